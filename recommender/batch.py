@@ -1,0 +1,165 @@
+"""The batch job: config -> load -> fit -> publish, with a summary.
+
+This is the one place that wires the stages together. A run either
+publishes all of its lists in one atomic step or publishes nothing: any
+failure before or during the publish leaves the previously published run
+served.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from recommender.config import Config
+from recommender.errors import InputError
+from recommender.ingest import read_articles, read_events
+from recommender.ingest.matching import match_events
+from recommender.lists import RunInfo
+from recommender.model import Recommender
+from recommender.progress import StageTimer
+from recommender.schema import LoadResult, empty_events
+from recommender.store import open_store
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for the terminal, the logs and the store's run record."""
+
+    run_id: str
+    now: str
+    store_url: str
+    articles_read: int = 0
+    articles_rejected: int = 0
+    events_read: int = 0
+    events_rejected: int = 0
+    events_unmatched: int = 0
+    articles: int = 0
+    eligible: int = 0
+    views: int = 0
+    lists: int = 0
+    coverage: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    model_path: str | None = None
+    model_version: str = ""
+    config_hash: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def new_run_id(clock: datetime | None = None) -> str:
+    """Sortable, unique run id: UTC time of the run plus a random suffix."""
+    clock = clock or datetime.now(UTC)
+    return f"{clock:%Y%m%dT%H%M%S}Z-{secrets.token_hex(3)}"
+
+
+def _check_rejections(name: str, result: LoadResult, limit: float) -> None:
+    if result.n_read and result.n_rejected / result.n_read > limit:
+        details = "\n  ".join(result.describe_problems(5))
+        raise InputError(
+            f"{result.n_rejected} of {result.n_read} {name} rows rejected "
+            f"(more than run.max_rejected_fraction = {limit:.0%}); nothing published, "
+            f"the previous run stays served. First problems:\n  {details}"
+        )
+
+
+def load_inputs(config: Config, progress: StageTimer) -> tuple[LoadResult, LoadResult, int]:
+    """Validated articles and events (events tied to article ids), and the
+    number of events that name no known article."""
+    with progress.stage("load"):
+        if not config.data.articles:
+            raise InputError("the config names no article files ([data] articles = [...])")
+        articles = read_articles(config.data.articles, sites=list(config.sites))
+        _check_rejections("article", articles, config.run.max_rejected_fraction)
+        if config.data.events:
+            events = read_events(config.data.events)
+            _check_rejections("event", events, config.run.max_rejected_fraction)
+        else:
+            events = LoadResult(empty_events())
+        matched, unmatched = match_events(events.valid, articles.valid)
+        events.valid = matched
+    return articles, events, unmatched
+
+
+def run_batch(
+    config: Config,
+    *,
+    now: datetime | pd.Timestamp | None = None,
+    progress: StageTimer | None = None,
+    rejects_path: str | Path | None = None,
+) -> tuple[RunSummary, Recommender]:
+    """Run the whole job and publish; return the summary and the fitted model.
+
+    ``rejects_path``: write every rejected or cleared field (file, row, field,
+    value, reason, action) to this CSV.
+    """
+    progress = progress or StageTimer()
+    started = datetime.now(UTC)
+    run_id = new_run_id(started)
+    articles, events, unmatched = load_inputs(config, progress)
+    if rejects_path is not None:
+        problems = pd.concat([articles.problems, events.problems], ignore_index=True)
+        problems.to_csv(rejects_path, index=False)
+
+    model = Recommender(config).fit(articles.valid, events.valid, now=now, progress=progress)
+    summary = RunSummary(
+        run_id=run_id,
+        now=model.now_.isoformat(),
+        store_url=config.store.url,
+        articles_read=articles.n_read,
+        articles_rejected=articles.n_rejected,
+        events_read=events.n_read,
+        events_rejected=events.n_rejected,
+        events_unmatched=unmatched,
+        articles=len(model.articles_),
+        eligible=int(model.eligible_.sum()),
+        views=int(model.trend_["views"].sum()),
+        lists=len(model.lists_),
+        coverage=model.coverage(),
+        problems=articles.describe_problems(20) + events.describe_problems(20),
+        model_version=model.version,
+        config_hash=config.config_hash(),
+    )
+
+    if config.store.model_path is not None:
+        with progress.stage("save model"):
+            model.save(config.store.model_path)
+        summary.model_path = str(config.store.model_path)
+
+    with progress.stage("publish", total=len(model.lists_)) as advance:
+        store = open_store(config.store.url, keep_runs=config.store.keep_runs)
+        try:
+
+            def counted():
+                for i, lst in enumerate(
+                    model.recommendation_lists(run_id, started.isoformat(timespec="seconds")),
+                    start=1,
+                ):
+                    if i % 1000 == 0:
+                        advance(1000)
+                    yield lst
+
+            summary.timings = dict(progress.timings)
+            run = RunInfo(
+                run_id,
+                started.isoformat(timespec="seconds"),
+                summary.config_hash,
+                summary.model_version,
+                summary.to_dict(),
+            )
+            store.publish(counted(), run)
+        finally:
+            store.close()
+    summary.timings = dict(progress.timings)
+    _log.info("run %s published %d lists to %s", run_id, summary.lists, config.store.url)
+    return summary, model

@@ -1,0 +1,306 @@
+"""One TOML file holds the site registry and every knob of the engine.
+
+Relative paths in the file (input data, store, model artifact) are resolved
+against the folder of the config file, so a run gives the same result from
+any working directory. Every field has a default that serves the bundled
+sample except the site registry, which a network must describe.
+
+Example::
+
+    [sites.savvytokyo]
+    display_name = "Savvy Tokyo"
+    url = "https://savvytokyo.com"
+    category_map = { "Food & Drink" = "food" }
+
+    [mix]
+    k = 12
+    max_per_site = 4
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from recommender.errors import ConfigError
+
+_SITE_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+
+
+class _Section(BaseModel):
+    # Unknown keys are errors: a typo in a knob must not be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteConfig(_Section):
+    """One site of the network.
+
+    ``category_map`` maps the site's own category labels to network-wide
+    category keys, so that "Food & Drink" on one site and "Food" on another
+    count as the same category for features and caps. Labels without an entry
+    stay site-specific.
+    """
+
+    display_name: str = Field(min_length=1)
+    url: str = ""
+    language: str = "en"
+    categories: list[str] = Field(default_factory=list)
+    category_map: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+
+class DataConfig(_Section):
+    """Input files: CSV, JSONL or Parquet (optionally gzip-compressed)."""
+
+    articles: list[Path] = Field(default_factory=list)
+    events: list[Path] = Field(default_factory=list)
+
+
+class FeaturesConfig(_Section):
+    """Parameters of :class:`recommender.features.ArticleVectorizer`."""
+
+    title_weight: NonNegativeFloat = 2.0
+    body_weight: NonNegativeFloat = 1.0
+    category_weight: NonNegativeFloat = 0.5
+    analyzer: Literal["word", "char", "char_wb"] = "word"
+    ngram_range: tuple[int, int] = (1, 1)
+    min_df: int = Field(default=1, ge=1)
+    max_df: float = Field(default=0.5, gt=0, le=1)
+    max_features: int | None = Field(default=None, ge=1)
+    stop_words: Literal["english"] | None = "english"
+    sublinear_tf: bool = True
+
+    @field_validator("ngram_range")
+    @classmethod
+    def _ngram_order(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= value[0] <= value[1]:
+            raise ValueError(f"must be [min, max] with 1 <= min <= max, got {list(value)}")
+        return value
+
+
+class SimilarityConfig(_Section):
+    """Cross-site neighbours.
+
+    ``allowed`` maps a source site to the sites its pages may recommend; a
+    site not listed may recommend every *other* site. ``None`` (the default)
+    allows every cross-site pair.
+    """
+
+    k: int = Field(default=30, ge=1, le=1000)
+    min_similarity: NonNegativeFloat = 0.02
+    allowed: dict[str, list[str]] | None = None
+    max_block_mb: PositiveFloat = 64.0
+
+
+class TrendingConfig(_Section):
+    """Time-decayed, smoothed popularity.
+
+    ``half_life_hours``: a view this many hours old counts half as much as one
+    now. ``prior_views``: strength of the smoothing, in views; an article's
+    view rate is pulled toward the network's mean rate as if it had this many
+    extra views at that rate.
+    """
+
+    half_life_hours: PositiveFloat = 24.0
+    prior_views: PositiveFloat = 20.0
+    k: int = Field(default=50, ge=1)
+
+
+class Weights(_Section):
+    relevance: NonNegativeFloat = 0.45
+    trend: NonNegativeFloat = 0.4
+    freshness: NonNegativeFloat = 0.15
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> Weights:
+        if self.relevance + self.trend + self.freshness <= 0:
+            raise ValueError("at least one of relevance, trend, freshness must be > 0")
+        return self
+
+
+class MixConfig(_Section):
+    """The final lists.
+
+    ``k`` items per list; at most ``max_per_site`` from one site and
+    ``max_per_category`` from one category; titles at least
+    ``dedupe_threshold`` similar count as near-duplicates (cosine of
+    character 3-grams); articles older than ``max_age_days`` or unpublished are
+    never shown. Freshness halves every ``freshness_half_life_days``. An item
+    counts as "related" when its relevance is at least ``min_relevance``.
+    ``trending_pool``: how many of the network's trending articles compete
+    with each page's neighbours.
+    """
+
+    k: int = Field(default=12, ge=1, le=200)
+    weights: Weights = Field(default_factory=Weights)
+    max_per_site: int = Field(default=5, ge=1)
+    max_per_category: int = Field(default=3, ge=1)
+    max_age_days: PositiveFloat = 90.0
+    freshness_half_life_days: PositiveFloat = 7.0
+    dedupe_threshold: float = Field(default=0.7, gt=0, le=1)
+    min_relevance: NonNegativeFloat = 0.1
+    trending_pool: int = Field(default=60, ge=0)
+
+
+class StoreConfig(_Section):
+    """Where the lists are published. ``url``: ``sqlite:///relative/path``,
+    ``sqlite:////absolute/path`` or a plain file path. ``keep_runs``: how many
+    published runs are kept for rollback. ``model_path``: where the fitted
+    model artifact is written (optional)."""
+
+    url: str = "sqlite:///recommendations.sqlite"
+    keep_runs: int = Field(default=5, ge=1)
+    model_path: Path | None = None
+
+
+class RunConfig(_Section):
+    """``now``: the run's reference time for decay and freshness (ISO 8601 with
+    a UTC offset); absent means the current time. ``max_rejected_fraction``: a
+    run whose inputs reject more than this fraction of rows fails instead of
+    publishing lists built from a broken export."""
+
+    now: datetime | None = None
+    max_rejected_fraction: float = Field(default=0.2, ge=0, le=1)
+
+    @field_validator("now")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs a UTC offset, e.g. 2021-03-08T00:00:00Z")
+        return value
+
+
+class Config(_Section):
+    """The whole configuration. Build it with :func:`load_config`."""
+
+    sites: dict[str, SiteConfig]
+    data: DataConfig = Field(default_factory=DataConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    similarity: SimilarityConfig = Field(default_factory=SimilarityConfig)
+    trending: TrendingConfig = Field(default_factory=TrendingConfig)
+    mix: MixConfig = Field(default_factory=MixConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
+
+    @field_validator("sites")
+    @classmethod
+    def _site_keys(cls, sites: dict[str, SiteConfig]) -> dict[str, SiteConfig]:
+        if len(sites) < 2:
+            raise ValueError("a network needs at least 2 sites to recommend across")
+        for key in sites:
+            if not _SITE_KEY.match(key):
+                raise ValueError(f"site key {key!r} must be lower-case letters, digits, '-' or '_'")
+        return sites
+
+    @model_validator(mode="after")
+    def _known_sites(self) -> Config:
+        allowed = self.similarity.allowed or {}
+        for source, targets in allowed.items():
+            unknown = [s for s in [source, *targets] if s not in self.sites]
+            if unknown:
+                raise ValueError(
+                    f"similarity.allowed.{source}: unknown site(s) {unknown}; "
+                    f"known: {sorted(self.sites)}"
+                )
+        return self
+
+    # -- derived views -------------------------------------------------------
+    def allowed_pairs(self) -> dict[str, list[str]]:
+        """For each site, the sites its pages may recommend (its own site only
+        when listed explicitly)."""
+        explicit = self.similarity.allowed or {}
+        return {
+            site: list(explicit[site]) if site in explicit else [s for s in self.sites if s != site]
+            for site in self.sites
+        }
+
+    def config_hash(self) -> str:
+        """A short hash of every setting, recorded with each run and model."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _format_validation_error(path: Path | str, error: ValidationError) -> str:
+    lines = [f"{path}: invalid configuration ({error.error_count()} problem(s))"]
+    for problem in error.errors():
+        location = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        lines.append(f"  {location}: {problem['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(
+    data: dict[str, Any], *, base_dir: Path | None = None, source: str = "<config>"
+) -> Config:
+    """Validate a config given as a dict (as read from TOML).
+
+    Relative paths are resolved against ``base_dir`` when given.
+    """
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_format_validation_error(source, error)) from None
+    if base_dir is None:
+        return config
+    return _resolve_paths(config, base_dir)
+
+
+def _resolve_paths(config: Config, base_dir: Path) -> Config:
+    def resolve(path: Path) -> Path:
+        return path if path.is_absolute() else (base_dir / path).resolve()
+
+    data = config.data.model_copy(
+        update={
+            "articles": [resolve(p) for p in config.data.articles],
+            "events": [resolve(p) for p in config.data.events],
+        }
+    )
+    store_update: dict[str, Any] = {"url": resolve_store_url(config.store.url, base_dir)}
+    if config.store.model_path is not None:
+        store_update["model_path"] = resolve(config.store.model_path)
+    store = config.store.model_copy(update=store_update)
+    return config.model_copy(update={"data": data, "store": store})
+
+
+def resolve_store_url(url: str, base_dir: Path) -> str:
+    """Make a relative SQLite path in a store URL absolute (against ``base_dir``)."""
+    if "://" not in url:
+        path = Path(url)
+    elif url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :])
+    else:
+        return url  # a server URL: nothing to resolve
+    if not path.is_absolute():
+        path = (base_dir / path).resolve()
+    return f"sqlite:///{path}"
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML config file; raise :class:`ConfigError` naming
+    the file and each bad field."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config: {error.strerror}") from None
+    return parse_config(data, base_dir=path.resolve().parent, source=str(path))

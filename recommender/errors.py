@@ -1,0 +1,35 @@
+"""Typed errors, each with a message a user can act on.
+
+The batch command maps them to distinct exit codes (see ``recommender.cli``).
+"""
+
+from __future__ import annotations
+
+
+class RecommenderError(Exception):
+    """Base class of the errors this package raises on purpose."""
+
+
+class ConfigError(RecommenderError):
+    """The TOML config is missing, unreadable or invalid (names file and field)."""
+
+
+class SchemaError(RecommenderError):
+    """An input file cannot be used at all (names the file and what is wrong).
+
+    Single bad rows are not errors: they are rejected and reported, and the
+    good rows go on.
+    """
+
+
+class InputError(RecommenderError):
+    """The input as a whole is not fit to publish from (e.g. no valid articles,
+    or too many rejected rows)."""
+
+
+class ArtifactError(RecommenderError):
+    """A saved model file is damaged, truncated or from another version."""
+
+
+class StoreError(RecommenderError):
+    """The recommendation store is unreachable or not a store of this package."""

@@ -1,0 +1,130 @@
+"""The published result: recommendation lists and the runs that produced them.
+
+Plain frozen dataclasses with a JSON form, standard library only: the store and
+the serving path use them without numpy, pandas or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Source id of a site's page without an article (home page, section page).
+SITE_PAGE_PREFIX = "site:"
+#: Source id of the network-wide trending mix (fallback of last resort).
+NETWORK_PAGE = "network"
+
+
+def site_page_id(site: str) -> str:
+    """Source id under which a site's article-less page list is published."""
+    return f"{SITE_PAGE_PREFIX}{site}"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One recommended article, with the parts of its score.
+
+    ``score`` is the blend ``w_relevance * relevance + w_trend * trend +
+    w_freshness * freshness``; each part lies in [0, 1]. ``reason`` is
+    ``"related"`` when the item was chosen for its similarity to the source
+    article and ``"trending"`` when it came from the trending pool.
+    """
+
+    article_id: str
+    site: str
+    site_name: str
+    category: str
+    title: str
+    url: str
+    image_url: str | None
+    score: float
+    relevance: float
+    trend: float
+    freshness: float
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Item:
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendationList:
+    """The ordered items shown on one page.
+
+    ``source_id`` is an article id, ``site:<key>`` for a site's page without an
+    article, or ``network`` for the network-wide trending mix. ``fallback`` says
+    the list is not the page's own (e.g. the site's trending mix served for an
+    unknown article id).
+    """
+
+    source_id: str
+    site: str | None
+    items: tuple[Item, ...]
+    run_id: str
+    generated_at: str  # ISO 8601, UTC
+    fallback: bool = False
+
+    def top(self, k: int) -> RecommendationList:
+        """The same list cut to its first ``k`` items."""
+        if k >= len(self.items):
+            return self
+        return RecommendationList(
+            self.source_id,
+            self.site,
+            self.items[:k],
+            self.run_id,
+            self.generated_at,
+            self.fallback,
+        )
+
+    def as_fallback_for(self, source_id: str) -> RecommendationList:
+        """This list served in place of ``source_id``'s own."""
+        return RecommendationList(
+            source_id, self.site, self.items, self.run_id, self.generated_at, True
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source_id": self.source_id,
+            "site": self.site,
+            "run_id": self.run_id,
+            "generated_at": self.generated_at,
+            "fallback": self.fallback,
+            "items": [item.to_dict() for item in self.items],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RecommendationList:
+        return cls(
+            source_id=data["source_id"],
+            site=data.get("site"),
+            items=tuple(Item.from_dict(i) for i in data["items"]),
+            run_id=data["run_id"],
+            generated_at=data["generated_at"],
+            fallback=bool(data.get("fallback", False)),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> RecommendationList:
+        return cls.from_dict(json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """A batch run as the store records it."""
+
+    run_id: str
+    created_at: str  # ISO 8601, UTC
+    config_hash: str = ""
+    model_version: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)
+    status: str = "published"
+    n_lists: int = 0

@@ -1,0 +1,77 @@
+"""Where published recommendation lists live.
+
+A store keeps whole *runs*: ``publish(lists, run)`` makes a new run current in
+one atomic step (readers see the previous run or the new one, never a mix),
+``get(source_id)`` reads the current run's list, and the last ``keep_runs``
+runs stay for rollback. Standard library only, so that serving needs nothing
+heavy.
+
+``open_store(url)`` picks the backend from the URL: ``sqlite:///path`` (or a
+plain path) for the embedded default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from recommender.errors import StoreError
+from recommender.lists import RecommendationList, RunInfo
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The contract every backend meets (see tests/store_contract.py)."""
+
+    def publish(self, lists: Iterable[RecommendationList], run: RunInfo) -> RunInfo:
+        """Store every list of ``run`` and make it current, atomically; returns
+        the run as recorded (with its list count)."""
+        ...
+
+    def get(self, source_id: str) -> RecommendationList | None:
+        """The current run's list for ``source_id``, or None."""
+        ...
+
+    def current_run(self) -> RunInfo | None:
+        """The run being served, or None before the first publish."""
+        ...
+
+    def current_run_id(self) -> str | None:
+        """Id of the run being served; cheap enough to call on every request."""
+        ...
+
+    def runs(self) -> list[RunInfo]:
+        """Kept runs, newest first."""
+        ...
+
+    def rollback(self, run_id: str) -> RunInfo:
+        """Serve an earlier kept run again, atomically."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_store(url: str | Path, *, keep_runs: int = 5) -> Store:
+    """Open (creating if needed) the store at ``url``.
+
+    ``sqlite:///relative/path``, ``sqlite:////absolute/path`` or a plain
+    file path select the embedded SQLite backend.
+    """
+    text = str(url)
+    if text.startswith("sqlite://"):
+        path = text[len("sqlite:///") :] if text.startswith("sqlite:///") else ""
+        if not path:
+            raise StoreError(f"{text}: a SQLite store URL needs a path, e.g. sqlite:///lists.db")
+        from recommender.store.sqlite import SQLiteStore
+
+        return SQLiteStore(path, keep_runs=keep_runs)
+    if "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise StoreError(f"{text}: unsupported store scheme {scheme!r}; use sqlite:///path")
+    from recommender.store.sqlite import SQLiteStore
+
+    return SQLiteStore(text, keep_runs=keep_runs)
+
+
+__all__ = ["Store", "StoreError", "open_store"]

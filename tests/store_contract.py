@@ -1,0 +1,139 @@
+"""The Store contract, as a reusable test class.
+
+Every backend's test module subclasses :class:`StoreContract` and provides a
+``store`` fixture (a fresh, empty store) and ``reopen`` (a second handle on the
+same store, as another process would have).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from recommender.errors import StoreError
+from recommender.lists import Item, RecommendationList, RunInfo
+
+
+def make_list(source_id: str, run_id: str, n_items: int = 3) -> RecommendationList:
+    items = tuple(
+        Item(
+            article_id=f"{run_id}/{source_id}-{j}",
+            site="beta",
+            site_name="Beta Life",
+            category="Food",
+            title=f"Item {j} <b>&</b> 'quoted'",
+            url=f"https://b.example/{j}",
+            image_url=None,
+            score=1.0 - j / 10,
+            relevance=0.5,
+            trend=0.2,
+            freshness=0.1,
+            reason="related",
+        )
+        for j in range(n_items)
+    )
+    return RecommendationList(source_id, "alpha", items, run_id, "2021-03-08T00:00:00+00:00")
+
+
+def make_run(run_id: str, n_lists: int = 20) -> tuple[list[RecommendationList], RunInfo]:
+    lists = [make_list(f"s{i}", run_id) for i in range(n_lists)]
+    return lists, RunInfo(
+        run_id, f"2021-03-08T00:00:{run_id[-2:]}+00:00", "hash", "v1", {"articles": n_lists}
+    )
+
+
+class StoreContract:
+    @pytest.fixture
+    def store(self):
+        raise NotImplementedError
+
+    @pytest.fixture
+    def reopen(self, store):
+        raise NotImplementedError
+
+    def test_empty_store_serves_nothing(self, store) -> None:
+        assert store.current_run() is None and store.current_run_id() is None
+        assert store.get("s1") is None and store.runs() == []
+
+    def test_publish_then_get_round_trips(self, store) -> None:
+        lists, run = make_run("run-01")
+        recorded = store.publish(iter(lists), run)
+        assert recorded.run_id == "run-01" and recorded.n_lists == 20
+        assert recorded.summary == {"articles": 20}
+        assert store.get("s3") == lists[3]
+        assert store.get("unknown") is None
+
+    def test_a_new_run_replaces_the_old_as_a_whole(self, store) -> None:
+        store.publish(make_run("run-01")[0], make_run("run-01")[1])
+        lists, run = make_run("run-02", n_lists=5)
+        store.publish(lists, run)
+        assert store.current_run_id() == "run-02"
+        assert store.get("s4").run_id == "run-02"
+        assert store.get("s10") is None  # only in the old run
+
+    def test_keeps_the_last_runs_and_rolls_back(self, store) -> None:
+        for i in range(1, 8):
+            store.publish(*make_run(f"run-0{i}", n_lists=2))
+        kept = [r.run_id for r in store.runs()]
+        assert kept == [f"run-0{i}" for i in range(7, 7 - store.keep_runs, -1)]
+        assert [r.status for r in store.runs()][:2] == ["published", "kept"]
+        store.rollback("run-05")
+        assert store.current_run_id() == "run-05" and store.get("s1").run_id == "run-05"
+        with pytest.raises(StoreError, match="no kept run"):
+            store.rollback("run-01")
+
+    def test_a_failing_publish_leaves_the_previous_run_served(self, store, reopen) -> None:
+        store.publish(*make_run("run-01"))
+        lists, run = make_run("run-02")
+
+        def broken():
+            yield from lists[:10]
+            raise RuntimeError("scoring crashed half way")
+
+        with pytest.raises(RuntimeError, match="half way"):
+            store.publish(broken(), run)
+        for handle in (store, reopen):
+            assert handle.current_run_id() == "run-01"
+            assert handle.get("s1").run_id == "run-01"
+            assert [r.run_id for r in handle.runs()] == ["run-01"]
+
+    def test_empty_and_repeated_runs_are_refused(self, store) -> None:
+        store.publish(*make_run("run-01"))
+        with pytest.raises(StoreError, match="no lists"):
+            store.publish([], make_run("run-02")[1])
+        with pytest.raises(StoreError, match="already published"):
+            store.publish(*make_run("run-01"))
+        assert store.current_run_id() == "run-01"
+
+    def test_readers_never_see_a_mix_of_runs(self, store, reopen) -> None:
+        store.publish(*make_run("run-00", n_lists=200))
+        seen: list[str] = []
+        errors: list[BaseException] = []
+        stop = threading.Event()
+
+        def read() -> None:
+            try:
+                while not stop.is_set():
+                    for i in range(0, 200, 40):
+                        lst = reopen.get(f"s{i}")
+                        # A list is whole and of one run: every item names its run.
+                        assert len(lst.items) == 3
+                        assert {item.article_id.split("/")[0] for item in lst.items} == {lst.run_id}
+                        seen.append(lst.run_id)
+            except BaseException as error:
+                errors.append(error)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            for i in range(1, 6):
+                store.publish(*make_run(f"run-0{i}", n_lists=200))
+        finally:
+            stop.set()
+            reader.join()
+        assert not errors, errors[0]
+        assert seen[-1] == "run-05" or reopen.get("s0").run_id == "run-05"
+        # Runs switch atomically and in order: once a reader saw a run, it never
+        # sees an older one again.
+        assert seen == sorted(seen)

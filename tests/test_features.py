@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.decomposition import TruncatedSVD
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+from recommender.features import ArticleVectorizer
+from tests.conftest import tiny_articles
+
+
+def cosine(X, i: int, j: int) -> float:
+    return float(X[i].multiply(X[j]).sum())
+
+
+def test_rows_are_l2_normalised_float32() -> None:
+    X = ArticleVectorizer().fit_transform(tiny_articles())
+    assert X.shape[0] == 9 and X.dtype == np.float32
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    np.testing.assert_allclose(norms, 1.0, rtol=1e-5)
+
+
+def test_topic_twins_are_the_most_similar_pairs() -> None:
+    articles = tiny_articles()
+    X = ArticleVectorizer(category_weight=0).fit_transform(articles)
+    S = (X @ X.T).toarray()
+    np.fill_diagonal(S, -1)
+    topic = articles["article_id"].str.split("-").str[1].to_numpy()
+    assert (topic[S.argmax(axis=1)] == topic).all()
+
+
+def test_vocabulary_is_fitted_once_and_reused() -> None:
+    vec = ArticleVectorizer().fit(tiny_articles())
+    vocabulary = dict(vec.vocabulary_)
+    unseen = pd.DataFrame(
+        {"title": ["Quantum zebra sake"], "body": ["zebra zebra"], "category": ["Unseen"]}
+    )
+    X = vec.transform(unseen)
+    assert vec.vocabulary_ == vocabulary
+    assert X.shape[1] == vec.n_features_out_
+    names = vec.get_feature_names_out()[X.indices]
+    assert list(names) == ["sake"]  # unseen words and categories add nothing
+
+
+@pytest.mark.parametrize("sublinear", [True, False])
+def test_title_weight_decides_between_title_and_body_matches(sublinear: bool) -> None:
+    articles = pd.DataFrame(
+        {
+            "title": ["sake", "sake", "ramen", "tea"],
+            "body": ["rain", "snow", "rain", "coffee"],
+            "category": ["", "", "", ""],
+        }
+    )
+
+    def nearest_of_first(title_weight: float) -> int:
+        X = ArticleVectorizer(
+            title_weight=title_weight, stop_words=None, sublinear_tf=sublinear
+        ).fit_transform(articles)
+        return int(np.argmax([cosine(X, 0, j) for j in (1, 2)])) + 1
+
+    assert nearest_of_first(5.0) == 1  # shares the title word
+    assert nearest_of_first(0.2) == 2  # shares the body word
+
+
+def test_category_block_has_the_documented_weight() -> None:
+    articles = pd.DataFrame(
+        {"title": ["alpha", "beta"], "body": ["", ""], "category": ["food", "food"]}
+    )
+    X = ArticleVectorizer(category_weight=0.5, stop_words=None).fit_transform(articles)
+    # Disjoint text, same category: cosine = w^2 / (1 + w^2).
+    assert cosine(X, 0, 1) == pytest.approx(0.25 / 1.25, rel=1e-5)
+    assert list(ArticleVectorizer().fit(articles).get_feature_names_out()[-1:]) == ["category=food"]
+
+
+def test_is_a_scikit_learn_estimator() -> None:
+    vec = ArticleVectorizer(title_weight=3.0)
+    assert clone(vec).get_params()["title_weight"] == 3.0
+    vec.set_params(min_df=2)
+    assert vec.get_params()["min_df"] == 2
+    with pytest.raises(Exception, match="not fitted"):
+        ArticleVectorizer().transform(tiny_articles())
+
+
+def test_works_in_pipeline_and_grid_search() -> None:
+    articles = pd.concat([tiny_articles()] * 4, ignore_index=True)
+    topic = articles["article_id"].str.split("-").str[1]
+    svd = Pipeline(
+        [("vec", ArticleVectorizer()), ("svd", TruncatedSVD(n_components=2, random_state=0))]
+    )
+    assert svd.fit_transform(articles).shape == (36, 2)
+    search = GridSearchCV(
+        Pipeline([("vec", ArticleVectorizer()), ("clf", LogisticRegression(max_iter=200))]),
+        {"vec__title_weight": [1.0, 3.0], "vec__category_weight": [0.0, 0.5]},
+        cv=3,
+    )
+    search.fit(articles, topic)
+    assert search.best_score_ == pytest.approx(1.0)
+    assert set(search.best_params_) == {"vec__title_weight", "vec__category_weight"}
+
+
+def test_rejects_bad_input() -> None:
+    with pytest.raises(TypeError, match="expects a DataFrame"):
+        ArticleVectorizer().fit(["a list"])
+    with pytest.raises(ValueError, match="no 'title' column"):
+        ArticleVectorizer().fit(pd.DataFrame({"body": ["x"]}))
+    with pytest.raises(ValueError, match="title_weight must be >= 0"):
+        ArticleVectorizer(title_weight=-1).fit(tiny_articles())

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from sklearn.preprocessing import normalize
+
+from recommender.features import ArticleVectorizer
+from recommender.similarity import (
+    cross_site_neighbors,
+    near_duplicate_groups,
+    pair_similarity,
+    top_k_per_row,
+)
+from tests.conftest import tiny_articles
+
+
+def brute_force(X, sites, k, allowed=None, candidates=None, min_similarity=0.0):
+    """Reference answer: full dense product, masked, stable sort per row."""
+    S = (X @ X.T).toarray().astype(np.float32)
+    n = len(sites)
+    allowed_mask = np.zeros((n, n), dtype=bool)
+    for i in range(n):
+        targets = (
+            allowed.get(sites[i])
+            if allowed and sites[i] in allowed
+            else [s for s in set(sites) if s != sites[i]]
+        )
+        allowed_mask[i] = np.isin(sites, targets)
+    np.fill_diagonal(allowed_mask, False)
+    if candidates is not None:
+        allowed_mask &= candidates[None, :]
+    indices = np.full((n, k), -1)
+    scores = np.zeros((n, k), dtype=np.float32)
+    for i in range(n):
+        cols = [
+            j
+            for j in np.argsort(-S[i], kind="stable")
+            if allowed_mask[i, j] and S[i, j] > min_similarity
+        ][:k]
+        indices[i, : len(cols)] = cols
+        scores[i, : len(cols)] = S[i, cols]
+    return indices, scores
+
+
+def test_nearest_cross_site_neighbour_is_the_topic_twin() -> None:
+    articles = tiny_articles()
+    X = ArticleVectorizer(category_weight=0).fit_transform(articles)
+    neighbors = cross_site_neighbors(X, articles["site"].to_numpy(), k=2)
+    ids = articles["article_id"].to_numpy()
+    topic = np.array([i.split("-")[1] for i in ids])
+    site = articles["site"].to_numpy()
+    for row in range(len(ids)):
+        found = neighbors.indices[row][neighbors.indices[row] >= 0]
+        assert set(topic[found]) == {topic[row]}, ids[row]
+        assert site[row] not in set(site[found])
+    assert (np.diff(neighbors.scores, axis=1) <= 0).all()
+
+
+def test_allowed_pairs_and_candidates_are_respected() -> None:
+    articles = tiny_articles()
+    X = ArticleVectorizer().fit_transform(articles)
+    sites = articles["site"].to_numpy()
+    candidates = ~articles["article_id"].str.endswith("sake").to_numpy()
+    neighbors = cross_site_neighbors(
+        X, sites, k=8, allowed={"alpha": ["beta"]}, candidates=candidates
+    )
+    for row in range(len(sites)):
+        found = neighbors.indices[row][neighbors.indices[row] >= 0]
+        assert candidates[found].all()
+        if sites[row] == "alpha":
+            assert set(sites[found]) <= {"beta"}
+        else:
+            assert sites[row] not in set(sites[found])
+
+
+def test_own_site_when_allowed_but_never_the_row_itself() -> None:
+    X = normalize(sp.csr_matrix(np.array([[1, 0], [1, 0], [1, 0.1]], dtype=np.float32)))
+    neighbors = cross_site_neighbors(X, np.array(["a", "a", "a"]), k=3, allowed={"a": ["a"]})
+    for row in range(3):
+        found = set(neighbors.indices[row][neighbors.indices[row] >= 0])
+        assert found == {0, 1, 2} - {row}
+
+
+def test_ties_rank_by_lower_index() -> None:
+    scores = np.array(
+        [[0.5, 0.9, 0.5, 0.5, 0.1], [0.0, 0.0, 0.0, 0.0, 0.0], [0.3, 0.3, 0.3, 0.3, 0.3]],
+        dtype=np.float32,
+    )
+    idx, val = top_k_per_row(scores, 3)
+    assert idx.tolist() == [[1, 0, 2], [-1, -1, -1], [0, 1, 2]]
+    assert val[0].tolist() == pytest.approx([0.9, 0.5, 0.5])
+
+
+def test_more_k_than_candidates_pads_with_minus_one() -> None:
+    X = normalize(sp.csr_matrix(np.eye(3, dtype=np.float32) + 0.1))
+    neighbors = cross_site_neighbors(X, np.array(["a", "b", "b"]), k=4)
+    assert neighbors.indices[0].tolist() == [1, 2, -1, -1]
+    assert neighbors.counts().tolist() == [2, 1, 1]
+
+
+@st.composite
+def networks(draw):
+    n = draw(st.integers(2, 30))
+    d = draw(st.integers(1, 8))
+    # Small integer values produce many exact ties, duplicated rows and zero rows.
+    dense = draw(arrays(np.float32, (n, d), elements=st.sampled_from([0.0, 0.0, 1.0, 2.0])))
+    sites = np.array(draw(st.lists(st.sampled_from("abc"), min_size=n, max_size=n)))
+    k = draw(st.integers(1, 6))
+    block_mb = draw(st.sampled_from([1e-6, 1e-4, 64.0]))
+    candidates = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    allow_own = draw(st.booleans())
+    return normalize(sp.csr_matrix(dense)), sites, k, block_mb, candidates, allow_own
+
+
+@given(networks())
+@settings(max_examples=150, deadline=None)
+def test_blocked_top_k_equals_brute_force(network) -> None:
+    X, sites, k, block_mb, candidates, allow_own = network
+    allowed = {"a": ["a", "b"]} if allow_own else None
+    neighbors = cross_site_neighbors(
+        X, sites, k, allowed=allowed, candidates=candidates, max_block_mb=block_mb
+    )
+    indices, scores = brute_force(X, sites, k, allowed, candidates)
+    np.testing.assert_allclose(neighbors.scores, scores, atol=1e-6)
+    assert neighbors.indices.tolist() == indices.tolist()
+
+
+def test_pair_similarity_matches_the_product() -> None:
+    X = ArticleVectorizer().fit_transform(tiny_articles())
+    S = (X @ X.T).toarray()
+    a, b = np.array([0, 1, 2, 8]), np.array([3, 3, 8, 0])
+    np.testing.assert_allclose(pair_similarity(X, a, b), S[a, b], rtol=1e-5)
+
+
+def test_near_duplicate_titles_share_a_group() -> None:
+    titles = [
+        "Recipe: Sakura Mochi",
+        "Recipe: Sakura Mochi (Updated)",
+        "Kyoto",
+        "2021 Top Jobs in Japan Week 8",
+        "2021 Top Jobs in Japan Week 9",
+        "Mie",
+        "",
+    ]
+    groups = near_duplicate_groups(titles, 0.7)
+    assert groups[0] == groups[1] and groups[3] == groups[4]
+    assert len({groups[0], groups[2], groups[3], groups[5], groups[6]}) == 5
+    assert len(set(near_duplicate_groups(titles, 1.0))) == len(titles)

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from recommender.errors import StoreError
+from recommender.store import open_store
+from recommender.store.sqlite import SQLiteStore
+from tests.store_contract import StoreContract, make_run
+
+
+class TestSQLiteStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path):
+        store = open_store(f"sqlite:///{tmp_path / 'lists.sqlite'}", keep_runs=3)
+        yield store
+        store.close()
+
+    @pytest.fixture
+    def reopen(self, store):
+        other = SQLiteStore(store.path, keep_runs=store.keep_runs)
+        yield other
+        other.close()
+
+
+def test_plain_paths_and_urls_open_sqlite(tmp_path: Path) -> None:
+    assert isinstance(open_store(tmp_path / "a.sqlite"), SQLiteStore)
+    assert isinstance(open_store(f"sqlite:///{tmp_path}/b.sqlite"), SQLiteStore)
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("redis://localhost/0", "unsupported store scheme"),
+        ("sqlite://", "needs a path"),
+    ],
+)
+def test_bad_urls(url: str, message: str) -> None:
+    with pytest.raises(StoreError, match=message):
+        open_store(url)
+
+
+def test_a_file_that_is_not_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "notes.sqlite"
+    path.write_text("these are my notes, not a database" * 100)
+    with pytest.raises(StoreError, match="cannot open as a recommendation store"):
+        open_store(path)
+
+
+def test_a_store_of_another_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    open_store(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="schema version 99"):
+        open_store(path)
+
+
+def test_readers_share_a_store_across_threads(tmp_path: Path) -> None:
+    import threading
+
+    store = open_store(tmp_path / "s.sqlite")
+    store.publish(*make_run("run-01"))
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(store.get("s1").run_id)) for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["run-01"] * 4
