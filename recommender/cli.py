@@ -219,34 +219,33 @@ def run(
         _print_summary(summary, out)
         source = show or _default_show(model, config)
         if source:
-            try:
-                block = model.recommend(source)
-            except KeyError:
-                raise InputError(f"--show {source!r}: no such article in this run") from None
-            article = (
-                model.articles_.set_index("article_id").loc[source]
-                if source in set(model.articles_["article_id"])
-                else None
-            )
-            out.print()
-            if article is not None:
-                out.print(
-                    f"[bold]{article['title']}[/]  [dim]{source} · "
-                    f"{config.sites[str(article['site'])].display_name}[/]",
-                    highlight=False,
-                )
-            render_block(block, out)
+            _print_page(model, config, source)
+
+
+def _print_page(model: Any, config: Any, source: str) -> None:
+    """The page's title line, then its block as the page shows it."""
+    try:
+        block = model.recommend(source)
+    except KeyError:
+        err.print(f"[yellow]--show {source!r}: no such page in this run[/]")
+        return
+    articles = model.articles_.set_index("article_id")
+    out.print()
+    if source in articles.index:
+        article = articles.loc[source]
+        site_name = config.sites[str(article["site"])].display_name
+        out.print(f"[bold]{article['title']}[/]  [dim]{source} · {site_name}[/]", highlight=False)
+    else:
+        out.print(f"[bold]{source}[/]", highlight=False)
+    render_block(block, out)
 
 
 def _default_show(model: Any, config: Any) -> str | None:
-    first_site = next(iter(config.sites))
-    articles = model.articles_
-    on_site = articles["site"] == first_site
+    """The top trending article of the first site in the config (the news site)."""
+    on_site = (model.articles_["site"] == next(iter(config.sites))).to_numpy()
     if not on_site.any():
         return None
-    trend = model.trend_["trend"].to_numpy()
-    best = int(max(range(len(articles)), key=lambda i: (bool(on_site.iloc[i]), trend[i])))
-    return str(articles["article_id"].iloc[best])
+    return str(model.trend_["trend"][on_site].idxmax())
 
 
 @cli.command()
