@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from recommender.config import Config
 from recommender.errors import InputError
 from recommender.ingest import read_articles, read_events
 from recommender.ingest.matching import match_events
-from recommender.lists import RunInfo
+from recommender.lists import RecommendationList, RunInfo
 from recommender.model import Recommender
 from recommender.progress import StageTimer
 from recommender.schema import LoadResult, empty_events
@@ -73,19 +74,28 @@ def _check_rejections(name: str, result: LoadResult, limit: float) -> None:
         )
 
 
-def load_inputs(config: Config, progress: StageTimer) -> tuple[LoadResult, LoadResult, int]:
+def load_inputs(
+    config: Config, progress: StageTimer, rejects_path: str | Path | None = None
+) -> tuple[LoadResult, LoadResult, int]:
     """Validated articles and events (events tied to article ids), and the
-    number of events that name no known article."""
+    number of events that name no known article.
+
+    ``rejects_path``: write every rejected or cleared field (file, row, field,
+    value, reason, action) to this CSV, also when the run then fails for
+    having too many of them.
+    """
     with progress.stage("load"):
         if not config.data.articles:
             raise InputError("the config names no article files ([data] articles = [...])")
         articles = read_articles(config.data.articles, sites=list(config.sites))
+        events = (
+            read_events(config.data.events) if config.data.events else LoadResult(empty_events())
+        )
+        if rejects_path is not None:
+            problems = pd.concat([articles.problems, events.problems], ignore_index=True)
+            problems.to_csv(rejects_path, index=False)
         _check_rejections("article", articles, config.run.max_rejected_fraction)
-        if config.data.events:
-            events = read_events(config.data.events)
-            _check_rejections("event", events, config.run.max_rejected_fraction)
-        else:
-            events = LoadResult(empty_events())
+        _check_rejections("event", events, config.run.max_rejected_fraction)
         matched, unmatched = match_events(events.valid, articles.valid)
         events.valid = matched
     return articles, events, unmatched
@@ -100,16 +110,15 @@ def run_batch(
 ) -> tuple[RunSummary, Recommender]:
     """Run the whole job and publish; return the summary and the fitted model.
 
-    ``rejects_path``: write every rejected or cleared field (file, row, field,
-    value, reason, action) to this CSV.
+    ``rejects_path``: see :func:`load_inputs`. The model artifact (when
+    ``store.model_path`` is set) is written after a successful publish, so it
+    always matches the run being served.
     """
     progress = progress or StageTimer()
     started = datetime.now(UTC)
+    created_at = started.isoformat(timespec="seconds")
     run_id = new_run_id(started)
-    articles, events, unmatched = load_inputs(config, progress)
-    if rejects_path is not None:
-        problems = pd.concat([articles.problems, events.problems], ignore_index=True)
-        problems.to_csv(rejects_path, index=False)
+    articles, events, unmatched = load_inputs(config, progress, rejects_path)
 
     model = Recommender(config).fit(articles.valid, events.valid, now=now, progress=progress)
     summary = RunSummary(
@@ -131,35 +140,31 @@ def run_batch(
         config_hash=config.config_hash(),
     )
 
+    with progress.stage("publish", total=len(model.lists_)) as advance:
+        summary.timings = dict(progress.timings)
+        run = RunInfo(
+            run_id, created_at, summary.config_hash, summary.model_version, summary.to_dict()
+        )
+        store = open_store(config.store.url, keep_runs=config.store.keep_runs)
+        try:
+            store.publish(_counted(model.recommendation_lists(run_id, created_at), advance), run)
+        finally:
+            store.close()
+
     if config.store.model_path is not None:
         with progress.stage("save model"):
             model.save(config.store.model_path)
         summary.model_path = str(config.store.model_path)
-
-    with progress.stage("publish", total=len(model.lists_)) as advance:
-        store = open_store(config.store.url, keep_runs=config.store.keep_runs)
-        try:
-
-            def counted():
-                for i, lst in enumerate(
-                    model.recommendation_lists(run_id, started.isoformat(timespec="seconds")),
-                    start=1,
-                ):
-                    if i % 1000 == 0:
-                        advance(1000)
-                    yield lst
-
-            summary.timings = dict(progress.timings)
-            run = RunInfo(
-                run_id,
-                started.isoformat(timespec="seconds"),
-                summary.config_hash,
-                summary.model_version,
-                summary.to_dict(),
-            )
-            store.publish(counted(), run)
-        finally:
-            store.close()
     summary.timings = dict(progress.timings)
     _log.info("run %s published %d lists to %s", run_id, summary.lists, config.store.url)
     return summary, model
+
+
+def _counted(
+    lists: Iterable[RecommendationList], advance: Callable[[int], None], every: int = 1000
+) -> Iterator[RecommendationList]:
+    """Pass ``lists`` through, reporting progress every ``every`` lists."""
+    for i, lst in enumerate(lists, start=1):
+        if i % every == 0:
+            advance(every)
+        yield lst

@@ -24,8 +24,8 @@ def test_run_publishes_every_list_and_reports(tiny_network) -> None:
         "similarity",
         "trending",
         "mix",
-        "save model",
         "publish",
+        "save model",
     ]
     store = open_store(config.store.url)
     assert store.current_run_id() == summary.run_id
@@ -62,8 +62,10 @@ def test_a_failed_run_leaves_the_last_good_lists_in_place(tiny_network) -> None:
     raw = tiny_articles()
     raw["url"] = "nonsense"  # every row bad
     raw.to_csv(folder / "articles.csv", index=False)
+    rejects = folder / "rejects.csv"
     with pytest.raises(InputError, match="9 of 9 article rows rejected"):
-        run_batch(config)
+        run_batch(config, rejects_path=rejects)
+    assert len(pd.read_csv(rejects)) == 9  # written even though the run failed
 
     store = open_store(config.store.url)
     assert store.current_run_id() == first.run_id
