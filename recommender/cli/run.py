@@ -1,0 +1,164 @@
+"""``recommender run``: the batch job."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from recommender.cli._app import (
+    DEFAULT_CONFIG,
+    RichStages,
+    cli,
+    err,
+    errors_to_exit_codes,
+    out,
+    render_block,
+    resolve_config_path,
+)
+from recommender.errors import (
+    ConfigError,
+)
+
+
+def print_summary(summary: Any, console: Console) -> None:
+    table = Table(
+        title=f"run {summary.run_id}",
+        title_justify="left",
+        show_header=False,
+        box=None,
+        padding=(0, 2),
+    )
+    table.add_column(style="bold")
+    table.add_column()
+    cov = summary.coverage
+    rows = [
+        ("reference time", summary.now),
+        (
+            "articles",
+            f"{summary.articles} valid of {summary.articles_read} read "
+            f"({summary.articles_rejected} rejected), {summary.eligible} eligible",
+        ),
+        (
+            "events",
+            f"{summary.events_read} read, {summary.events_rejected} rejected, "
+            f"{summary.events_unmatched} for unknown articles; {summary.views} views",
+        ),
+        ("lists", f"{summary.lists} published to {summary.store_url}"),
+        (
+            "coverage",
+            f"{cov.get('full_lists', 0):.1%} of articles have a full list; "
+            f"{cov.get('catalogue', 0):.1%} of eligible articles shown somewhere; "
+            f"{cov.get('related_items', 0):.1%} of items related to their page",
+        ),
+        (
+            "time",
+            ", ".join(f"{k} {v:.2f}s" for k, v in summary.timings.items())
+            + f"; total {sum(summary.timings.values()):.2f}s",
+        ),
+    ]
+    if summary.model_path:
+        rows.append(("model", f"{summary.model_path} ({summary.model_version})"))
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    if summary.problems:
+        console.print("[bold yellow]input problems[/] (first ones; --rejects FILE writes all):")
+        for line in summary.problems[:10]:
+            console.print(f"  {line}", highlight=False, markup=False)
+
+
+@cli.command()
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help=f"TOML config (default: $RECOMMENDER_CONFIG or ./{DEFAULT_CONFIG}).",
+)
+@click.option(
+    "--now",
+    metavar="ISO-TIME",
+    help="Reference time, e.g. 2021-03-08T00:00:00Z "
+    "(default: the config's run.now, else the current time).",
+)
+@click.option(
+    "--show",
+    metavar="ARTICLE_ID",
+    help="Article whose block is printed "
+    "(default: the top trending article of the first site in the config).",
+)
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False),
+    metavar="CSV",
+    help="Write every rejected input row (file, row, field, reason) to this CSV.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars, summary or block.")
+def run(
+    config_path: str | None, now: str | None, show: str | None, rejects: str | None, quiet: bool
+) -> None:
+    """Load articles and traffic, fit, score every article, publish all lists."""
+    from recommender.batch import run_batch
+    from recommender.config import load_config
+
+    with errors_to_exit_codes():
+        config = load_config(resolve_config_path(config_path))
+        reference = None
+        if now:
+            try:
+                reference = datetime.fromisoformat(now.replace("Z", "+00:00"))
+            except ValueError:
+                raise ConfigError(
+                    f"--now {now!r}: expected ISO 8601, e.g. 2021-03-08T00:00Z"
+                ) from None
+            if reference.tzinfo is None:
+                raise ConfigError(f"--now {now!r}: needs a UTC offset, e.g. ...T00:00Z")
+        with Progress(
+            TextColumn("{task.description:<12}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=quiet,
+        ) as bars:
+            summary, model = run_batch(
+                config, now=reference, progress=RichStages(bars), rejects_path=rejects
+            )
+        if quiet:
+            return
+        print_summary(summary, out)
+        source = show or _default_show(model, config)
+        if source:
+            _print_page(model, config, source)
+
+
+def _print_page(model: Any, config: Any, source: str) -> None:
+    """The page's title line, then its block as the page shows it."""
+    try:
+        block = model.recommend(source)
+    except KeyError:
+        err.print(f"[yellow]--show {source!r}: no such page in this run[/]")
+        return
+    articles = model.articles_.set_index("article_id")
+    out.print()
+    if source in articles.index:
+        article = articles.loc[source]
+        site_name = config.sites[str(article["site"])].display_name
+        out.print(f"[bold]{article['title']}[/]  [dim]{source} · {site_name}[/]", highlight=False)
+    else:
+        out.print(f"[bold]{source}[/]", highlight=False)
+    render_block(block, out)
+
+
+def _default_show(model: Any, config: Any) -> str | None:
+    """The top trending article of the first site in the config (the news site)."""
+    on_site = (model.articles_["site"] == next(iter(config.sites))).to_numpy()
+    if not on_site.any():
+        return None
+    return str(model.trend_["trend"][on_site].idxmax())
