@@ -187,3 +187,13 @@ def test_every_row_is_either_valid_or_rejected(rows: list[dict]) -> None:
     assert result.valid["article_id"].is_unique
     assert result.valid["title"].str.strip().str.len().gt(0).all()
     assert result.valid["site"].isin(SITES).all()
+
+
+def test_globs_expand_in_order_and_may_match_nothing(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    write(tiny_events({"a-sake": 2}), spool / "b.csv")
+    write(tiny_events({"b-fuji": 3}), spool / "a.csv")
+    result = read_events([spool / "*.csv", tmp_path / "none" / "*.csv"])
+    assert list(result.valid["article_id"]) == ["b-fuji"] * 3 + ["a-sake"] * 2
+    assert read_events([tmp_path / "empty-*.csv"]).n_read == 0

@@ -155,15 +155,30 @@ def _require_columns(path: Path, frame: pd.DataFrame, required: Sequence[str]) -
         )
 
 
+def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    """Paths in order, each glob pattern (``*``, ``?``, ``[``) replaced by its
+    matches in sorted order. A pattern may match nothing (an empty spool
+    folder); a plain path must exist, which reading checks."""
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
+    expanded: list[Path] = []
+    for path in map(Path, paths):
+        if any(ch in str(path) for ch in "*?["):
+            anchor = Path(path.anchor) if path.is_absolute() else Path()
+            pattern = str(path.relative_to(anchor)) if path.is_absolute() else str(path)
+            expanded.extend(sorted(anchor.glob(pattern)))
+        else:
+            expanded.append(path)
+    return expanded
+
+
 def _load(
     paths: str | Path | Iterable[str | Path],
     validate: Callable[..., LoadResult],
     required: Sequence[str],
     empty: pd.DataFrame,
 ) -> LoadResult:
-    paths = [paths] if isinstance(paths, str | Path) else list(paths)
     frames, unparsed_problems = [], []
-    for path in map(Path, paths):
+    for path in expand_paths(paths):
         raw, unparsed = read_raw(path)
         _require_columns(path, raw, required)
         frames.append(raw)
