@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from recommender.config import Config
-from recommender.errors import InputError
+from recommender.errors import InputError, StoreError
 from recommender.ingest import read_articles, read_events
 from recommender.ingest.matching import match_events
 from recommender.lists import RecommendationList, RunInfo
@@ -117,37 +117,59 @@ def run_batch(
     progress = progress or StageTimer()
     started = datetime.now(UTC)
     created_at = started.isoformat(timespec="seconds")
-    run_id = new_run_id(started)
-    articles, events, unmatched = load_inputs(config, progress, rejects_path)
-
-    model = Recommender(config).fit(articles.valid, events.valid, now=now, progress=progress)
     summary = RunSummary(
-        run_id=run_id,
-        now=model.now_.isoformat(),
+        run_id=new_run_id(started),
+        now="",
         store_url=config.store.url,
-        articles_read=articles.n_read,
-        articles_rejected=articles.n_rejected,
-        events_read=events.n_read,
-        events_rejected=events.n_rejected,
-        events_unmatched=unmatched,
-        articles=len(model.articles_),
-        eligible=int(model.eligible_.sum()),
-        views=int(model.trend_["views"].sum()),
-        lists=len(model.lists_),
-        coverage=model.coverage(),
-        problems=articles.describe_problems(20) + events.describe_problems(20),
-        model_version=model.version,
         config_hash=config.config_hash(),
     )
+    try:
+        model = _fit_and_publish(config, summary, created_at, now, progress, rejects_path)
+    except Exception as error:
+        summary.timings = dict(progress.timings)
+        _record_failure(config, summary, created_at, error)
+        raise
+    _log.info("run %s published %d lists to %s", summary.run_id, summary.lists, summary.store_url)
+    return summary, model
+
+
+def _fit_and_publish(
+    config: Config,
+    summary: RunSummary,
+    created_at: str,
+    now: datetime | pd.Timestamp | None,
+    progress: StageTimer,
+    rejects_path: str | Path | None,
+) -> Recommender:
+    """The run's stages; fills ``summary`` as they go."""
+    articles, events, unmatched = load_inputs(config, progress, rejects_path)
+    summary.articles_read, summary.articles_rejected = articles.n_read, articles.n_rejected
+    summary.events_read, summary.events_rejected = events.n_read, events.n_rejected
+    summary.events_unmatched = unmatched
+    summary.problems = articles.describe_problems(20) + events.describe_problems(20)
+
+    model = Recommender(config).fit(articles.valid, events.valid, now=now, progress=progress)
+    summary.now = model.now_.isoformat()
+    summary.articles = len(model.articles_)
+    summary.eligible = int(model.eligible_.sum())
+    summary.views = int(model.trend_["views"].sum())
+    summary.lists = len(model.lists_)
+    summary.coverage = model.coverage()
+    summary.model_version = model.version
 
     with progress.stage("publish", total=len(model.lists_)) as advance:
         summary.timings = dict(progress.timings)
         run = RunInfo(
-            run_id, created_at, summary.config_hash, summary.model_version, summary.to_dict()
+            summary.run_id,
+            created_at,
+            summary.config_hash,
+            summary.model_version,
+            summary.to_dict(),
         )
         store = open_store(config.store.url, keep_runs=config.store.keep_runs)
         try:
-            store.publish(_counted(model.recommendation_lists(run_id, created_at), advance), run)
+            lists = model.recommendation_lists(summary.run_id, created_at)
+            store.publish(_counted(lists, advance), run)
         finally:
             store.close()
 
@@ -156,8 +178,27 @@ def run_batch(
             model.save(config.store.model_path)
         summary.model_path = str(config.store.model_path)
     summary.timings = dict(progress.timings)
-    _log.info("run %s published %d lists to %s", run_id, summary.lists, config.store.url)
-    return summary, model
+    return model
+
+
+def _record_failure(
+    config: Config, summary: RunSummary, created_at: str, error: BaseException
+) -> None:
+    """Best effort: note the failed run in the store (which keeps serving the
+    previous run). An unreachable store is only logged: the error that
+    failed the run is the one to report."""
+    run = RunInfo(
+        summary.run_id, created_at, summary.config_hash, summary.model_version, summary.to_dict()
+    )
+    message = f"{type(error).__name__}: {error}"
+    try:
+        store = open_store(config.store.url, keep_runs=config.store.keep_runs)
+        try:
+            store.record_failure(run, message)
+        finally:
+            store.close()
+    except StoreError as store_error:
+        _log.warning("could not record failed run %s: %s", summary.run_id, store_error)
 
 
 def _counted(

@@ -119,12 +119,21 @@ class RecommendationList:
 
 @dataclass(frozen=True, slots=True)
 class RunInfo:
-    """A batch run as the store records it."""
+    """A batch run as the store records it.
+
+    ``status``: ``current`` (being served), ``kept`` (published earlier, can
+    be rolled back to) or ``failed`` (recorded, never served); ``published``
+    when given to :meth:`Store.publish`. ``summary``: the run's figures
+    (input counts, coverage, seconds per stage). ``published_at`` and
+    ``created_at``: ISO 8601, UTC. ``error``: why a failed run failed.
+    """
 
     run_id: str
-    created_at: str  # ISO 8601, UTC
+    created_at: str
     config_hash: str = ""
     model_version: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
     status: str = "published"
     n_lists: int = 0
+    published_at: str = ""
+    error: str = ""

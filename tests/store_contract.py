@@ -77,11 +77,13 @@ class StoreContract:
             store.publish(*make_run(f"run-0{i}", n_lists=2))
         kept = [r.run_id for r in store.runs()]
         assert kept == [f"run-0{i}" for i in range(7, 7 - store.keep_runs, -1)]
-        assert [r.status for r in store.runs()][:2] == ["published", "kept"]
+        assert [r.status for r in store.runs()][:2] == ["current", "kept"]
         store.rollback("run-05")
         assert store.current_run_id() == "run-05" and store.get("s1").run_id == "run-05"
         with pytest.raises(StoreError, match="no kept run"):
             store.rollback("run-01")
+        assert store.run("run-07").status == "kept"
+        assert store.run("run-05").status == "current"
 
     def test_a_failing_publish_leaves_the_previous_run_served(self, store, reopen) -> None:
         store.publish(*make_run("run-01"))
@@ -102,7 +104,7 @@ class StoreContract:
         store.publish(*make_run("run-01"))
         with pytest.raises(StoreError, match="no lists"):
             store.publish([], make_run("run-02")[1])
-        with pytest.raises(StoreError, match="already published"):
+        with pytest.raises(StoreError, match="already recorded"):
             store.publish(*make_run("run-01"))
         assert store.current_run_id() == "run-01"
 
@@ -137,3 +139,21 @@ class StoreContract:
         # Runs switch atomically and in order: once a reader saw a run, it never
         # sees an older one again.
         assert seen == sorted(seen)
+
+    def test_failed_runs_are_recorded_but_never_served(self, store) -> None:
+        store.publish(*make_run("run-01"))
+        failed = RunInfo("run-02", "2021-03-08T00:00:02+00:00", "hash", "", {"articles": 0})
+        store.record_failure(failed, "input error: articles.csv: file not found")
+        assert store.current_run_id() == "run-01"
+        recorded = store.run("run-02")
+        assert recorded.status == "failed" and "file not found" in recorded.error
+        assert [r.status for r in store.runs()] == ["failed", "current"]
+        with pytest.raises(StoreError, match="no kept run"):
+            store.rollback("run-02")
+
+    def test_runs_record_what_the_batch_says(self, store) -> None:
+        lists, run = make_run("run-01")
+        recorded = store.publish(lists, run)
+        assert recorded.config_hash == "hash" and recorded.model_version == "v1"
+        assert recorded.created_at == run.created_at and recorded.published_at
+        assert recorded.n_lists == len(lists) and recorded.error == ""

@@ -105,3 +105,27 @@ def test_events_for_unknown_articles_are_counted(tiny_network) -> None:
     summary, _ = run_batch(config)
     assert summary.events_unmatched == 2
     assert summary.views == 351  # the URL one matched a-sake after normalising
+
+
+def test_failed_runs_are_recorded_with_their_error(tiny_network) -> None:
+    config, folder = tiny_network
+    first, _ = run_batch(config)
+    (folder / "articles.csv").write_text("article_id,site\n")
+    with pytest.raises(SchemaError):
+        run_batch(config)
+    store = open_store(config.store.url)
+    failed, current = store.runs()
+    assert current.run_id == first.run_id and current.status == "current"
+    assert failed.status == "failed" and "missing required column" in failed.error
+    assert failed.summary["timings"]["load"] >= 0
+
+
+def test_run_records_carry_counts_timings_and_coverage(tiny_network) -> None:
+    config, _ = tiny_network
+    summary, _ = run_batch(config)
+    run = open_store(config.store.url).run(summary.run_id)
+    assert run.config_hash == config.config_hash() and run.model_version == summary.model_version
+    assert run.summary["articles_read"] == 9 and run.summary["events_read"] == 350
+    assert set(run.summary["timings"]) >= {"load", "features", "similarity", "mix"}
+    assert run.summary["coverage"]["full_lists"] == 1.0
+    assert run.n_lists == summary.lists and run.published_at

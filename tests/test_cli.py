@@ -87,3 +87,44 @@ def test_exit_codes_tell_config_input_and_store_errors_apart(tmp_path: Path) -> 
 
     done = run("run", "--config", str(REPO / "data" / "sample.toml"), "--now", "tomorrow")
     assert done.returncode == 2 and "--now" in done.stderr
+
+
+def test_runs_list_show_and_rollback(tiny_network) -> None:
+    from recommender.batch import run_batch
+
+    config, _ = tiny_network
+    first, _ = run_batch(config)
+    second, _ = run_batch(config)
+    store = ["--store", config.store.url]
+
+    listed = run("runs", "list", *store, "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(r["run_id"], r["status"]) for r in rows] == [
+        (second.run_id, "current"),
+        (first.run_id, "kept"),
+    ]
+    assert run("runs", "list", *store).stdout.count("kept") == 1
+
+    shown = run("runs", "show", first.run_id, *store)
+    assert json.loads(shown.stdout)["summary"]["articles"] == 9
+
+    rolled = run("runs", "rollback", first.run_id, *store)
+    assert rolled.returncode == 0 and f"now serving {first.run_id}" in rolled.stdout
+    assert open_store(config.store.url).current_run_id() == first.run_id
+
+    missing = run("runs", "rollback", "nope", *store)
+    assert missing.returncode == 4 and "no kept run 'nope'" in missing.stderr
+
+
+def test_an_unreachable_store_exits_4_and_keeps_nothing_half_done(tiny_network) -> None:
+    _, folder = tiny_network
+    text = folder / "net.toml"
+    text.write_text(
+        '[data]\narticles = ["articles.csv"]\n'
+        '[store]\nurl = "postgresql://postgres@127.0.0.1:1/test"\n'
+        "[sites.alpha]\ndisplay_name = 'A'\n[sites.beta]\ndisplay_name = 'B'\n"
+        "[sites.gamma]\ndisplay_name = 'C'\n[features]\nmax_df = 1.0\n"
+    )
+    done = run("run", "--config", str(text))
+    assert done.returncode == 4 and "cannot connect" in done.stderr

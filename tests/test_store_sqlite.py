@@ -7,7 +7,7 @@ import pytest
 
 from recommender.errors import StoreError
 from recommender.store import open_store
-from recommender.store.sqlite import SQLiteStore
+from recommender.store.sqlite import MIGRATIONS, SQLiteStore
 from tests.store_contract import StoreContract, make_run
 
 
@@ -45,7 +45,7 @@ def test_bad_urls(url: str, message: str) -> None:
 def test_a_file_that_is_not_a_store(tmp_path: Path) -> None:
     path = tmp_path / "notes.sqlite"
     path.write_text("these are my notes, not a database" * 100)
-    with pytest.raises(StoreError, match="cannot open as a recommendation store"):
+    with pytest.raises(StoreError, match="not a database"):
         open_store(path)
 
 
@@ -54,7 +54,7 @@ def test_a_store_of_another_schema_version(tmp_path: Path) -> None:
     open_store(path).close()
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    with pytest.raises(StoreError, match="schema version 99"):
+    with pytest.raises(StoreError, match="schema version 99 was written by a newer"):
         open_store(path)
 
 
@@ -72,3 +72,22 @@ def test_readers_share_a_store_across_threads(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert results == ["run-01"] * 4
+
+
+def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(MIGRATIONS[0][1])
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        conn.execute(
+            "INSERT INTO runs VALUES ('run-00', '2021-01-01', 'published', '', '', 1, '{}')"
+        )
+        conn.execute(
+            "INSERT INTO lists VALUES ('run-00', 's0', ?)", (make_run("run-00", 1)[0][0].to_json(),)
+        )
+        conn.execute("INSERT INTO meta VALUES ('current_run', 'run-00')")
+    store = open_store(path)
+    assert store.get("s0").run_id == "run-00"
+    assert store.current_run().published_at == ""
+    store.publish(*make_run("run-01"))
+    assert [r.run_id for r in store.runs()] == ["run-01", "run-00"]

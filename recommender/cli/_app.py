@@ -30,6 +30,7 @@ from recommender.errors import (
 )
 from recommender.lists import RecommendationList
 from recommender.progress import StageTimer
+from recommender.store import Store
 
 EXIT_INTERNAL, EXIT_CONFIG, EXIT_INPUT, EXIT_STORE = 1, 2, 3, 4
 HEADING = "A mix of what's trending on our other sites"
@@ -82,6 +83,37 @@ def errors_to_exit_codes() -> Iterator[None]:
 
 def resolve_config_path(config: str | None) -> Path:
     return Path(config or os.environ.get("RECOMMENDER_CONFIG") or DEFAULT_CONFIG)
+
+
+def store_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Add ``--config`` and ``--store`` (which store to read) to a command."""
+    command = click.option(
+        "--store",
+        "store_url",
+        metavar="URL",
+        help="Store URL, e.g. sqlite:///var/store.sqlite (overrides the config's).",
+    )(command)
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        metavar="PATH",
+        help=f"Config whose store to use (default: $RECOMMENDER_CONFIG or ./{DEFAULT_CONFIG}).",
+    )(command)
+
+
+def open_configured_store(config_path: str | None, store_url: str | None) -> Store:
+    """The store named by ``--store``, else by the config's ``store.url``."""
+    from recommender.store import open_store
+
+    if store_url is None:
+        from recommender.config import load_config
+
+        config = load_config(resolve_config_path(config_path))
+        return open_store(config.store.url, keep_runs=config.store.keep_runs)
+    if "://" not in store_url:
+        store_url = f"sqlite:///{Path(store_url).resolve()}"
+    return open_store(store_url)
 
 
 def render_block(lst: RecommendationList, console: Console, title: str = HEADING) -> None:

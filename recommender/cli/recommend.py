@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from recommender.cli._app import (
     cli,
     err,
     errors_to_exit_codes,
+    open_configured_store,
     out,
     render_block,
-    resolve_config_path,
+    store_options,
 )
 from recommender.errors import (
     StoreError,
@@ -21,14 +20,7 @@ from recommender.errors import (
 
 @cli.command()
 @click.argument("article_id")
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    metavar="PATH",
-    help="Config whose store to read (default as for `run`).",
-)
-@click.option("--store", "store_url", metavar="URL", help="Store URL (overrides the config's).")
+@store_options
 @click.option("-k", type=click.IntRange(min=1), default=None, help="At most this many items.")
 @click.option("--site", metavar="KEY", help="Site of the page, for the fallback.")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
@@ -44,17 +36,9 @@ def recommend(
     from recommender.serving import Recommendations
 
     with errors_to_exit_codes():
-        if store_url is None:
-            from recommender.config import load_config
-
-            store_url = load_config(resolve_config_path(config_path)).store.url
-        elif "://" not in store_url:
-            store_url = f"sqlite:///{Path(store_url).resolve()}"
-        from recommender.store import open_store
-
-        store = open_store(store_url)
+        store = open_configured_store(config_path, store_url)
         if store.current_run_id() is None:
-            raise StoreError(f"{store_url}: nothing published yet; run `recommender run` first")
+            raise StoreError(f"{store!r}: nothing published yet; run `recommender run` first")
         block = Recommendations(store).get(article_id, k, site=site)
         if as_json:
             click.echo(block.to_json())

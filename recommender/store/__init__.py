@@ -7,7 +7,8 @@ runs stay for rollback. Standard library only, so that serving needs nothing
 heavy.
 
 ``open_store(url)`` picks the backend from the URL: ``sqlite:///path`` (or a
-plain path) for the embedded default.
+plain path) for the embedded default, ``postgresql://...`` for PostgreSQL
+(needs the ``postgres`` extra).
 """
 
 from __future__ import annotations
@@ -41,8 +42,16 @@ class Store(Protocol):
         """Id of the run being served; cheap enough to call on every request."""
         ...
 
+    def run(self, run_id: str) -> RunInfo | None:
+        """One recorded run, or None."""
+        ...
+
     def runs(self) -> list[RunInfo]:
-        """Kept runs, newest first."""
+        """Recorded runs (current, kept and failed), newest first."""
+        ...
+
+    def record_failure(self, run: RunInfo, error: str) -> None:
+        """Record a run that failed before publishing; the current run stays."""
         ...
 
     def rollback(self, run_id: str) -> RunInfo:
@@ -66,9 +75,15 @@ def open_store(url: str | Path, *, keep_runs: int = 5) -> Store:
         from recommender.store.sqlite import SQLiteStore
 
         return SQLiteStore(path, keep_runs=keep_runs)
+    if text.startswith(("postgresql://", "postgres://")):
+        from recommender.store.postgres import PostgresStore
+
+        return PostgresStore(text, keep_runs=keep_runs)
     if "://" in text:
         scheme = text.split("://", 1)[0]
-        raise StoreError(f"{text}: unsupported store scheme {scheme!r}; use sqlite:///path")
+        raise StoreError(
+            f"{text}: unsupported store scheme {scheme!r}; use sqlite:///path or postgresql://..."
+        )
     from recommender.store.sqlite import SQLiteStore
 
     return SQLiteStore(text, keep_runs=keep_runs)

@@ -1,0 +1,167 @@
+"""The PostgreSQL store (psycopg 3), for networks whose web nodes share a database.
+
+URL: ``postgresql://user:password@host:5432/dbname?schema=recommender`` —
+any libpq connection URL; the optional ``schema`` parameter (default
+``recommender``) names the PostgreSQL schema that holds the store's tables,
+so several stores can share one database.
+
+The schema is created and migrated on open: ``MIGRATIONS`` lists numbered
+steps and ``schema_migrations`` records those applied, under an advisory lock
+so that two processes opening a new store do not race. Lists are written with
+``COPY``; reads are single primary-key queries. See
+:mod:`recommender.store._sql` for the table model and atomicity.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+try:
+    import psycopg
+except ImportError as error:  # pragma: no cover - exercised without the extra
+    raise ImportError(
+        "the PostgreSQL store needs psycopg: pip install 'recommender[postgres]'"
+    ) from error
+
+from recommender.errors import StoreError
+from recommender.store._sql import SQLStore
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+#: (version, statements) in order; each step runs once, inside one transaction.
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (
+        1,
+        [
+            "CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL)",
+            """CREATE TABLE runs (
+            seq bigserial UNIQUE,
+            run_id text PRIMARY KEY,
+            created_at text NOT NULL,
+            status text NOT NULL CHECK (status IN ('published', 'failed')),
+            config_hash text NOT NULL DEFAULT '',
+            model_version text NOT NULL DEFAULT '',
+            n_lists integer NOT NULL DEFAULT 0,
+            summary jsonb NOT NULL DEFAULT '{}',
+            published_at text NOT NULL DEFAULT '',
+            error text NOT NULL DEFAULT ''
+        )""",
+            """CREATE TABLE lists (
+            run_id text NOT NULL,
+            source_id text NOT NULL,
+            payload text NOT NULL,
+            PRIMARY KEY (run_id, source_id)
+        )""",
+        ],
+    ),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """(libpq URL without our ``schema`` parameter, schema name)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), "recommender")
+    if not _SCHEMA_NAME.match(schema):
+        raise StoreError(f"schema={schema!r}: expected lower-case letters, digits and '_'")
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schema
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class PostgresStore(SQLStore):
+    """PostgreSQL backend of :class:`recommender.store.Store`.
+
+    One connection per thread, in autocommit mode for reads.
+    ``connect_timeout``: seconds to wait for the server.
+    """
+
+    order_column = "seq"
+    database_errors = (psycopg.Error,)
+
+    def __init__(self, url: str, *, keep_runs: int = 5, connect_timeout: float = 5.0) -> None:
+        super().__init__(keep_runs=keep_runs)
+        self.url = url
+        self.conninfo, self.schema = split_url(url)
+        self.connect_timeout = connect_timeout
+        self._migrate()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({redact(self.url)!r})"
+
+    def _describe(self) -> str:
+        return redact(self.url)
+
+    def _connect(self) -> psycopg.Connection:
+        return psycopg.connect(
+            self.conninfo,
+            autocommit=True,
+            connect_timeout=max(1, int(self.connect_timeout)),
+            options=f"-c search_path={self.schema}",
+            application_name="recommender",
+        )
+
+    def _is_alive(self, conn: psycopg.Connection) -> bool:
+        return not conn.closed and not conn.broken
+
+    def _transaction(self, conn: psycopg.Connection) -> AbstractContextManager[Any]:
+        return conn.transaction()
+
+    def _insert_lists(self, conn: psycopg.Connection, rows: Iterator[tuple[str, str, str]]) -> int:
+        n = 0
+        with (
+            conn.cursor() as cursor,
+            cursor.copy("COPY lists (run_id, source_id, payload) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+                n += 1
+        return n
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        try:
+            with conn.transaction():
+                # One migrator at a time per schema, across processes.
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"recommender:{self.schema}",)
+                )
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+                version = int(row[0]) if row and row[0] is not None else 0
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self._describe()}: store schema version {version} was written by a "
+                        f"newer recommender; this one reads up to {SCHEMA_VERSION}"
+                    )
+                for step, statements in MIGRATIONS:
+                    if step > version:
+                        for statement in statements:
+                            conn.execute(statement)
+                        conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (step,))
+        except psycopg.Error as error:
+            self._drop_connection()
+            raise StoreError(f"{self._describe()}: cannot prepare the store: {error}") from None
+
+    def drop(self) -> None:
+        """Delete the store's schema and everything in it (for tests and teardown)."""
+        conn = self._conn()
+        conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+        self.close()

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+
+from recommender.errors import StoreError
+from recommender.store import open_store
+from tests.postgres_server import fresh_url, require_postgres
+from tests.store_contract import StoreContract, make_run
+
+
+class TestPostgresStore(StoreContract):
+    @pytest.fixture
+    def store(self):
+        require_postgres()
+        store = open_store(fresh_url(), keep_runs=3)
+        yield store
+        store.drop()
+
+    @pytest.fixture
+    def reopen(self, store):
+        other = open_store(store.url, keep_runs=store.keep_runs)
+        yield other
+        other.close()
+
+
+def test_urls_with_passwords_are_redacted_in_errors() -> None:
+    with pytest.raises(StoreError) as info:
+        open_store("postgresql://user:s3cret@127.0.0.1:1/db")
+    assert "s3cret" not in str(info.value) and "***" in str(info.value)
+    assert "cannot connect" in str(info.value)
+
+
+def test_bad_schema_names_are_refused() -> None:
+    with pytest.raises(StoreError, match="schema="):
+        open_store("postgresql://127.0.0.1/db?schema=Robert'); DROP TABLE x;--")
+
+
+def test_the_schema_is_migrated_once_and_versioned() -> None:
+    require_postgres()
+    url = fresh_url()
+    first = open_store(url)
+    try:
+        first.publish(*make_run("run-01"))
+        again = open_store(url)  # a second process opening the same store
+        assert again.current_run_id() == "run-01"
+        rows = again._fetch("SELECT version FROM schema_migrations")
+        assert rows == [(1,)]
+        again.close()
+    finally:
+        first.drop()
+
+
+def test_a_newer_schema_is_refused() -> None:
+    require_postgres()
+    store = open_store(fresh_url())
+    try:
+        store._conn().execute("INSERT INTO schema_migrations (version) VALUES (99)")
+        with pytest.raises(StoreError, match="schema version 99 was written by a newer"):
+            open_store(store.url)
+    finally:
+        store.drop()
