@@ -59,3 +59,22 @@ def test_a_newer_schema_is_refused() -> None:
             open_store(store.url)
     finally:
         store.drop()
+
+
+def test_the_batch_publishes_to_postgres_and_serving_reads_it(tiny_network) -> None:
+    require_postgres()
+    from recommender.batch import run_batch
+    from recommender.serving import Recommendations
+
+    config, _ = tiny_network
+    url = fresh_url()
+    config = config.model_copy(update={"store": config.store.model_copy(update={"url": url})})
+    try:
+        summary, model = run_batch(config)
+        block = Recommendations(url).get("a-sake", k=3)
+        assert block.run_id == summary.run_id and not block.fallback
+        expected = model.recommend("a-sake", k=3)
+        assert [i.article_id for i in block.items] == [i.article_id for i in expected.items]
+        assert open_store(url).run(summary.run_id).summary["articles"] == 9
+    finally:
+        open_store(url).drop()
