@@ -8,20 +8,26 @@ product is the cosine.
 How: candidates are grouped by site, and for each source site only the
 allowed candidate sites' columns are multiplied (same-site pairs are never
 computed unless allowed). Source rows go in blocks sized so that the dense
-block of scores stays under ``max_block_mb``; the top-k of each block is
-selected with ``argpartition`` (no Python loop per article). Ties are broken
-deterministically: equal scores rank by lower row index.
+blocks of scores in flight stay under ``max_block_mb``; a score kernel
+(:mod:`recommender.kernels`) fills each block, on every core when the kernel
+allows, and :func:`top_k_per_row` selects each row's best with one
+threshold pass (no Python loop per article). Results are exact and
+deterministic: equal scores rank by lower row index.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from sklearn.feature_extraction.text import TfidfVectorizer
+
+from recommender.kernels import get_kernel
 
 ProgressCallback = Callable[[int], None]
 
@@ -54,43 +60,53 @@ def _block_rows(n_columns: int, max_block_mb: float) -> int:
     return max(1, int(max_block_mb * 2**20 // per_row))
 
 
+def _float32_above(value: float) -> np.float32:
+    """The smallest float32 strictly greater than ``value``."""
+    f = np.float32(value)
+    return f if float(f) > value else np.nextafter(f, np.float32(np.inf))
+
+
 def top_k_per_row(
-    scores: np.ndarray, k: int, *, min_score: float = 0.0
+    scores: np.ndarray, k: int, *, min_score: float = 0.0, sample: int = 4096
 ) -> tuple[np.ndarray, np.ndarray]:
     """Column indices and values of the ``k`` largest entries of each row.
 
-    Only entries strictly greater than ``min_score`` count; missing places
-    hold index -1 and value 0. Among equal values the lower column wins, so
-    the result does not depend on the order ``argpartition`` leaves them in.
+    Only entries strictly greater than ``min_score`` (>= 0: scores are
+    cosines of non-negative vectors) count; missing places hold index -1 and
+    value 0. Among equal values the lower column wins.
+
+    Rows are first filtered by a threshold that cannot drop a top-k entry:
+    the k-th largest of an evenly spaced sample of about ``sample`` columns
+    (the whole row when it is narrower) is at most the row's k-th largest,
+    so every top-k entry, and every entry tied with it, passes. The few that
+    pass are then ranked exactly. On wide rows one comparison pass replaces a
+    full partition of every row.
     """
+    if min_score < 0:
+        raise ValueError(f"min_score must be >= 0, got {min_score}")
     n_rows, n_cols = scores.shape
     out_idx = np.full((n_rows, k), -1, dtype=np.int64)
     out_val = np.zeros((n_rows, k), dtype=scores.dtype)
     kk = min(k, n_cols)
     if kk == 0 or n_rows == 0:
         return out_idx, out_val
-    part = np.argpartition(scores, n_cols - kk, axis=1)[:, n_cols - kk :]
-    vals = np.take_along_axis(scores, part, axis=1)
-    threshold = vals.min(axis=1)
-    # Rows whose k-th value is tied with entries left out: choose by column.
-    candidates = np.flatnonzero(threshold > min_score)
-    if len(candidates):
-        n_at_least = (scores[candidates] >= threshold[candidates, None]).sum(axis=1)
-        tied = candidates[n_at_least > kk]
-        if len(tied):
-            sub = scores[tied]
-            above = sub > threshold[tied, None]
-            equal = sub == threshold[tied, None]
-            need = kk - above.sum(axis=1)
-            chosen = above | (equal & (np.cumsum(equal, axis=1) <= need[:, None]))
-            part[tied] = np.nonzero(chosen)[1].reshape(len(tied), kk)
-            vals[tied] = np.take_along_axis(sub, part[tied], axis=1)
-    order = np.lexsort((part, -vals), axis=1)
-    part = np.take_along_axis(part, order, axis=1)
-    vals = np.take_along_axis(vals, order, axis=1)
-    keep = vals > min_score
-    out_idx[:, :kk] = np.where(keep, part, -1)
-    out_val[:, :kk] = np.where(keep, vals, 0)
+    subset = scores[:, :: max(1, n_cols // sample)]
+    threshold = np.partition(subset, subset.shape[1] - kk, axis=1)[:, subset.shape[1] - kk]
+    threshold = np.maximum(threshold, _float32_above(min_score))
+    flat = np.flatnonzero(scores >= threshold[:, None])  # row-major: row, then column
+    rows = flat // n_cols
+    cols = flat - rows * n_cols
+    vals = scores.ravel()[flat].astype(np.float32, copy=False)
+    # Sort by row, then value descending: a uint64 key of the row and the
+    # inverted bits of the (non-negative) float32 value; the stable sort keeps
+    # equal values in column order.
+    key = (rows.astype(np.uint64) << np.uint64(32)) | (~vals.view(np.uint32)).astype(np.uint64)
+    order = np.argsort(key, kind="stable")
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
+    keep = rank < kk
+    out_idx[rows[keep], rank[keep]] = cols[keep]
+    out_val[rows[keep], rank[keep]] = vals[keep]
     return out_idx, out_val
 
 
@@ -105,6 +121,10 @@ def allowed_site_pairs(
     }
 
 
+def _resolve_jobs(n_jobs: int) -> int:
+    return max(1, os.cpu_count() or 1) if n_jobs < 1 else n_jobs
+
+
 def cross_site_neighbors(
     X: sp.csr_matrix,
     sites: Sequence[str] | np.ndarray,
@@ -112,11 +132,14 @@ def cross_site_neighbors(
     *,
     allowed: Mapping[str, Sequence[str]] | None = None,
     candidates: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
     min_similarity: float = 0.0,
     max_block_mb: float = 64.0,
+    kernel: str = "auto",
+    n_jobs: int = -1,
     on_progress: ProgressCallback | None = None,
 ) -> Neighbors:
-    """The ``k`` most similar allowed candidates of every row of ``X``.
+    """The ``k`` most similar allowed candidates of every source row of ``X``.
 
     Parameters
     ----------
@@ -127,8 +150,14 @@ def cross_site_neighbors(
         site. A site may list itself; a row is never its own neighbour.
     candidates : boolean mask of rows that may be recommended (e.g. fresh,
         published articles). Default: all rows.
-    min_similarity : neighbours must score strictly above this.
-    max_block_mb : memory bound of one block of dense scores.
+    rows : indices of the source rows to compute (default: all rows); the
+        result has one row per entry, in this order.
+    min_similarity : neighbours must score strictly above this (>= 0).
+    max_block_mb : memory bound of the dense score blocks in flight (all
+        threads together), in MiB.
+    kernel : score kernel, see :mod:`recommender.kernels` (``auto``: fastest).
+    n_jobs : threads computing blocks at once (< 1: one per core); used when
+        the kernel releases the GIL.
     on_progress : called with the number of source rows finished per block.
     """
     X = sp.csr_matrix(X)
@@ -136,42 +165,61 @@ def cross_site_neighbors(
     n = X.shape[0]
     if len(sites) != n:
         raise ValueError(f"sites has {len(sites)} entries but X has {n} rows")
-    if candidates is None:
-        candidates = np.ones(n, dtype=bool)
-    candidates = np.asarray(candidates, dtype=bool)
-    site_keys = sorted(set(sites.tolist()))
-    pairs = allowed_site_pairs(site_keys, allowed)
+    candidates = (
+        np.ones(n, dtype=bool) if candidates is None else np.asarray(candidates, dtype=bool)
+    )
+    source_rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    score_kernel = get_kernel(kernel)
+    jobs = _resolve_jobs(n_jobs) if score_kernel.releases_gil else 1
+    pairs = allowed_site_pairs(sorted(set(sites.tolist())), allowed)
 
-    indices = np.full((n, k), -1, dtype=np.int32)
-    scores = np.zeros((n, k), dtype=np.float32)
-    rows_of_site = {s: np.flatnonzero(sites == s) for s in site_keys}
+    indices = np.full((len(source_rows), k), -1, dtype=np.int32)
+    scores = np.zeros((len(source_rows), k), dtype=np.float32)
+    source_sites = sites[source_rows]
 
-    for source_site in site_keys:
-        source_rows = rows_of_site[source_site]
-        targets = set(pairs.get(source_site, []))
-        column_rows = np.flatnonzero(candidates & np.isin(sites, list(targets)))
-        if len(column_rows) == 0 or len(source_rows) == 0:
+    def run_block(
+        positions: np.ndarray, column_rows: np.ndarray, prepared: object, same_site: bool
+    ) -> int:
+        block_rows = source_rows[positions]
+        dense = score_kernel.scores(X[block_rows], prepared)
+        if same_site:
+            # Same-site pairs allowed: the row itself must not be its neighbour.
+            at = np.searchsorted(column_rows, block_rows)
+            inside = (at < len(column_rows)) & (
+                column_rows[np.minimum(at, len(column_rows) - 1)] == block_rows
+            )
+            dense[np.flatnonzero(inside), at[inside]] = -np.inf
+        top_cols, top_vals = top_k_per_row(dense, k, min_score=min_similarity)
+        indices[positions] = np.where(top_cols >= 0, column_rows[np.maximum(top_cols, 0)], -1)
+        scores[positions] = top_vals
+        return len(positions)
+
+    tasks = []
+    for source_site in sorted(set(source_sites.tolist())):
+        positions = np.flatnonzero(source_sites == source_site)
+        targets = pairs.get(source_site, [])
+        column_rows = np.flatnonzero(candidates & np.isin(sites, targets))
+        if len(column_rows) == 0:
             if on_progress:
-                on_progress(len(source_rows))
+                on_progress(len(positions))
             continue
-        candidates_t = X[column_rows].T.tocsr()
-        block = _block_rows(len(column_rows), max_block_mb)
-        for start in range(0, len(source_rows), block):
-            rows = source_rows[start : start + block]
-            dense = (X[rows] @ candidates_t).toarray().astype(np.float32, copy=False)
-            if source_site in targets:
-                # Same-site pairs allowed: the row itself must not be its neighbour.
-                position = np.searchsorted(column_rows, rows)
-                inside = (position < len(column_rows)) & (
-                    column_rows[np.minimum(position, len(column_rows) - 1)] == rows
-                )
-                dense[np.flatnonzero(inside), position[inside]] = -np.inf
-            top_cols, top_vals = top_k_per_row(dense, k, min_score=min_similarity)
-            found = top_cols >= 0
-            indices[rows] = np.where(found, column_rows[np.maximum(top_cols, 0)], -1)
-            scores[rows] = top_vals
+        prepared = score_kernel.prepare(X[column_rows])
+        block = _block_rows(len(column_rows), max_block_mb / jobs)
+        tasks += [
+            (positions[i : i + block], column_rows, prepared, source_site in targets)
+            for i in range(0, len(positions), block)
+        ]
+
+    if jobs == 1:
+        for task in tasks:
+            done = run_block(*task)
             if on_progress:
-                on_progress(len(rows))
+                on_progress(done)
+    else:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for done in pool.map(lambda task: run_block(*task), tasks):
+                if on_progress:
+                    on_progress(done)
     return Neighbors(indices, scores)
 
 
