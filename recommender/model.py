@@ -155,8 +155,14 @@ class Recommender:
                 half_life_hours=config.trending.half_life_hours,
                 prior_views=config.trending.prior_views,
             )
+
+        with progress.stage("dedupe"):
+            # Only articles that may be shown need comparing: a list never holds
+            # two of one group, nor one of the page's own group.
             self.groups_ = near_duplicate_groups(
-                articles["title"].astype(str).tolist(), mix.dedupe_threshold
+                articles["title"].astype(str).tolist(),
+                mix.dedupe_threshold,
+                rows=self.eligible_,
             )
 
         with progress.stage("mix", total=n) as advance:

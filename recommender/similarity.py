@@ -125,6 +125,26 @@ def _resolve_jobs(n_jobs: int) -> int:
     return max(1, os.cpu_count() or 1) if n_jobs < 1 else n_jobs
 
 
+def _run_tasks(
+    function: Callable[..., int],
+    tasks: Sequence[tuple],
+    jobs: int,
+    on_progress: ProgressCallback | None = None,
+) -> None:
+    """``function(*task)`` for every task, on ``jobs`` threads; each call's
+    return value (rows done) goes to ``on_progress``."""
+    if jobs == 1:
+        results = map(lambda task: function(*task), tasks)
+        for done in results:
+            if on_progress:
+                on_progress(done)
+        return
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for done in pool.map(lambda task: function(*task), tasks):
+            if on_progress:
+                on_progress(done)
+
+
 def cross_site_neighbors(
     X: sp.csr_matrix,
     sites: Sequence[str] | np.ndarray,
@@ -210,16 +230,7 @@ def cross_site_neighbors(
             for i in range(0, len(positions), block)
         ]
 
-    if jobs == 1:
-        for task in tasks:
-            done = run_block(*task)
-            if on_progress:
-                on_progress(done)
-    else:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for done in pool.map(lambda task: run_block(*task), tasks):
-                if on_progress:
-                    on_progress(done)
+    _run_tasks(run_block, tasks, jobs, on_progress)
     return Neighbors(indices, scores)
 
 
@@ -232,36 +243,57 @@ def pair_similarity(X: sp.csr_matrix, rows_a: np.ndarray, rows_b: np.ndarray) ->
 
 
 def near_duplicate_groups(
-    titles: Sequence[str], threshold: float = 0.7, *, max_block_mb: float = 64.0
+    titles: Sequence[str],
+    threshold: float = 0.7,
+    *,
+    rows: np.ndarray | None = None,
+    kernel: str = "auto",
+    n_jobs: int = -1,
+    max_block_mb: float = 64.0,
 ) -> np.ndarray:
     """Group ids such that titles at least ``threshold`` similar share a group.
 
     Similarity is the cosine of TF-IDF weighted character 3-grams (within
     word boundaries), so "Recipe: Sakura Mochi" and "Recipe: Sakura Mochi
     (updated)" group together; groups are the connected components of the
-    "similar" relation. Returns an int array of shape (n_titles,).
+    "similar" relation. Only the titles at ``rows`` (indices or a boolean
+    mask; default all) are compared, e.g. the articles that may be shown;
+    every other title is a group of its own. Returns an int array of shape
+    (n_titles,).
     """
     n = len(titles)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
+    subset = np.arange(n) if rows is None else np.asarray(rows)
+    if subset.dtype == bool:
+        subset = np.flatnonzero(subset)
+    edges_r: list[np.ndarray] = []
+    edges_c: list[np.ndarray] = []
     vectorizer = TfidfVectorizer(
         analyzer="char_wb", ngram_range=(3, 3), lowercase=True, dtype=np.float32
     )
     try:
-        T = vectorizer.fit_transform([str(t) for t in titles]).tocsr()
-    except ValueError:  # every title empty or shorter than a 3-gram
-        return np.arange(n)
-    Tt = T.T.tocsr()
-    block = _block_rows(n, max_block_mb)
-    links_r: list[np.ndarray] = []
-    links_c: list[np.ndarray] = []
-    for start in range(0, n, block):
-        product = (T[start : start + block] @ Tt).tocoo()
-        keep = (product.data >= threshold) & (product.row + start < product.col)
-        links_r.append(product.row[keep] + start)
-        links_c.append(product.col[keep])
-    r = np.concatenate(links_r)
-    c = np.concatenate(links_c)
+        T = vectorizer.fit_transform([str(titles[int(i)]) for i in subset]).tocsr()
+    except ValueError:  # no title, or every one shorter than a 3-gram
+        T = None
+    if T is not None:
+        score_kernel = get_kernel(kernel)
+        jobs = _resolve_jobs(n_jobs) if score_kernel.releases_gil else 1
+        prepared = score_kernel.prepare(T)
+        m = T.shape[0]
+
+        def links(start: int) -> int:
+            dense = score_kernel.scores(T[start : start + block], prepared)
+            flat = np.flatnonzero(dense >= threshold)
+            r = flat // m + start
+            c = flat % m
+            upper = c > r
+            edges_r.append(subset[r[upper]])
+            edges_c.append(subset[c[upper]])
+            return 0
+
+        block = _block_rows(m, max_block_mb / jobs)
+        _run_tasks(links, [(start,) for start in range(0, m, block)], jobs)
+    r = np.concatenate(edges_r) if edges_r else np.zeros(0, dtype=np.int64)
+    c = np.concatenate(edges_c) if edges_c else np.zeros(0, dtype=np.int64)
     graph = sp.coo_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     return labels.astype(np.int64)

@@ -23,6 +23,7 @@ def test_run_publishes_every_list_and_reports(tiny_network) -> None:
         "features",
         "similarity",
         "trending",
+        "dedupe",
         "mix",
         "publish",
         "save model",
