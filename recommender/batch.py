@@ -22,7 +22,7 @@ from recommender.config import Config
 from recommender.errors import InputError, StoreError
 from recommender.ingest import read_articles, read_events
 from recommender.ingest.matching import match_events
-from recommender.lists import RecommendationList, RunInfo
+from recommender.lists import PublishableList, RunInfo
 from recommender.model import Recommender
 from recommender.progress import StageTimer
 from recommender.schema import LoadResult, empty_events
@@ -168,7 +168,7 @@ def _fit_and_publish(
         )
         store = open_store(config.store.url, keep_runs=config.store.keep_runs)
         try:
-            lists = model.recommendation_lists(summary.run_id, created_at)
+            lists = model.list_payloads(summary.run_id, created_at)
             store.publish(_counted(lists, advance), run)
         finally:
             store.close()
@@ -202,8 +202,8 @@ def _record_failure(
 
 
 def _counted(
-    lists: Iterable[RecommendationList], advance: Callable[[int], None], every: int = 1000
-) -> Iterator[RecommendationList]:
+    lists: Iterable[PublishableList], advance: Callable[[int], None], every: int = 1000
+) -> Iterator[PublishableList]:
     """Pass ``lists`` through, reporting progress every ``every`` lists."""
     for i, lst in enumerate(lists, start=1):
         if i % every == 0:

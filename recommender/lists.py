@@ -7,7 +7,7 @@ the serving path use them without numpy, pandas or scikit-learn.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Source id of a site's page without an article (home page, section page).
@@ -45,7 +45,20 @@ class Item:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "article_id": self.article_id,
+            "site": self.site,
+            "site_name": self.site_name,
+            "category": self.category,
+            "title": self.title,
+            "url": self.url,
+            "image_url": self.image_url,
+            "score": self.score,
+            "relevance": self.relevance,
+            "trend": self.trend,
+            "freshness": self.freshness,
+            "reason": self.reason,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Item:
@@ -115,6 +128,25 @@ class RecommendationList:
     @classmethod
     def from_json(cls, text: str) -> RecommendationList:
         return cls.from_dict(json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class SerializedList:
+    """A list already in its JSON form (as :meth:`RecommendationList.to_json`
+    writes it): what the batch hands the store, built in bulk."""
+
+    source_id: str
+    json: str
+
+    def to_json(self) -> str:
+        return self.json
+
+    def decode(self) -> RecommendationList:
+        return RecommendationList.from_json(self.json)
+
+
+#: What a store publishes: lists as objects or already serialised.
+PublishableList = RecommendationList | SerializedList
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,3 +109,10 @@ def test_category_keys_map_labels_across_sites() -> None:
     assert keys["b-sake"] == "beta/Drinks"
     articles.loc[0, "category"] = ""
     assert category_keys(articles, config)[0] == ""
+
+
+def test_bulk_json_decodes_to_the_same_lists(model: Recommender) -> None:
+    slow = list(model.recommendation_lists("r", "2021-03-08T00:00:00+00:00"))
+    fast = list(model.list_payloads("r", "2021-03-08T00:00:00+00:00", chunk=4))
+    assert [f.source_id for f in fast] == [s.source_id for s in slow]
+    assert [f.decode() for f in fast] == slow

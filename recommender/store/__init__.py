@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from recommender.errors import StoreError
-from recommender.lists import RecommendationList, RunInfo
+from recommender.lists import PublishableList, RecommendationList, RunInfo
 
 
 @runtime_checkable
 class Store(Protocol):
     """The contract every backend meets (see tests/store_contract.py)."""
 
-    def publish(self, lists: Iterable[RecommendationList], run: RunInfo) -> RunInfo:
+    def publish(self, lists: Iterable[PublishableList], run: RunInfo) -> RunInfo:
         """Store every list of ``run`` and make it current, atomically; returns
         the run as recorded (with its list count)."""
         ...

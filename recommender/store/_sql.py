@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recommender.errors import StoreError
-from recommender.lists import RecommendationList, RunInfo
+from recommender.lists import PublishableList, RecommendationList, RunInfo
 
 _RUN_COLUMNS = (
     "run_id, created_at, status, config_hash, model_version, n_lists, summary, published_at, error"
@@ -157,7 +157,7 @@ class SQLStore(ABC):
         yield from (row[0] for row in rows)
 
     # -- writes ------------------------------------------------------------------
-    def publish(self, lists: Iterable[RecommendationList], run: RunInfo) -> RunInfo:
+    def publish(self, lists: Iterable[PublishableList], run: RunInfo) -> RunInfo:
         conn = self._conn()
         try:
             with self._transaction(conn):
