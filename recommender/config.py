@@ -109,16 +109,25 @@ class SimilarityConfig(_Section):
 
 
 class TrendingConfig(_Section):
-    """Time-decayed, smoothed popularity.
+    """Time-decayed, smoothed popularity and click-through rates
+    (see :mod:`recommender.trending`).
 
-    ``half_life_hours``: a view this many hours old counts half as much as one
-    now. ``prior_views``: strength of the smoothing, in views; an article's
-    view rate is pulled toward the network's mean rate as if it had this many
-    extra views at that rate.
+    ``half_life_hours``: an event (view, impression, click) this many hours
+    old counts half as much as one now. ``prior_views``: strength of the
+    smoothing of view rates, in views; an article's view rate is pulled
+    toward the network's mean rate as if it had this many extra views at
+    that rate. ``prior_impressions``: the same for click-through rates, in
+    impressions at the network's current CTR; impressions without a click
+    count against an article. ``freshness``: judge each article's clicks
+    against the CTR the network gives articles of the same age today, so a
+    new article starts where new articles stand. The last two only act on
+    logs with impressions and clicks; a log of views only scores as before.
     """
 
     half_life_hours: PositiveFloat = 24.0
     prior_views: PositiveFloat = 20.0
+    prior_impressions: PositiveFloat = 100.0
+    freshness: bool = True
     k: int = Field(default=50, ge=1)
 
 

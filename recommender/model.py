@@ -157,6 +157,8 @@ class Recommender:
                 self.now_,
                 half_life_hours=config.trending.half_life_hours,
                 prior_views=config.trending.prior_views,
+                prior_impressions=config.trending.prior_impressions,
+                freshness=config.trending.freshness,
             )
 
         with progress.stage("dedupe"):

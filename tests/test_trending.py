@@ -126,3 +126,111 @@ def test_trend_is_bounded_and_a_new_view_never_lowers_rank(views, extra) -> None
     rank_after = after["rate"].rank(ascending=False, method="min")[extra]
     assert rank_after <= rank_before
     assert np.isfinite(after["rate"]).all()
+
+
+# -- impressions, clicks and freshness -------------------------------------------
+
+
+def _widget_log(rows: list[tuple[str, int, int, float]]) -> pd.DataFrame:
+    """Events from (article_id, impressions, clicks, hours before NOW) rows."""
+    events = []
+    for article_id, shown, clicked, hours in rows:
+        ts = (NOW - pd.Timedelta(hours=hours)).isoformat()
+        events += [{"ts": ts, "article_id": article_id, "kind": "impression"}] * shown
+        events += [{"ts": ts, "article_id": article_id, "kind": "click"}] * clicked
+    return validate_events(pd.DataFrame(events)).valid
+
+
+def test_a_views_only_log_scores_exactly_as_before() -> None:
+    articles, events = frames({"b-baby": 300, "c-fuji": 40, "a-sake": 10})
+    scores = trend_scores(events, articles, NOW)
+    rate = scores["rate"].to_numpy()
+    live = scores["exposure_hours"].to_numpy() > 0
+    mu = scores["decayed_views"].sum() / scores["exposure_hours"].sum()
+    expected = np.where(live, np.log1p(rate / mu) / np.log1p(rate.max() / mu), 0.0)
+    np.testing.assert_allclose(scores["trend"].to_numpy(), expected)
+    assert (scores["impressions"] == 0).all() and (scores["ctr"] == 0).all()
+
+
+def test_impressions_without_clicks_count_against_an_article() -> None:
+    articles = validate_articles(tiny_articles()).valid
+    events = _widget_log([("a-sake", 50, 5, 2), ("b-fuji", 500, 5, 2), ("c-baby", 200, 4, 2)])
+    scores = trend_scores(events, articles, NOW, freshness=False)
+    assert scores.loc["a-sake", "trend"] > scores.loc["c-baby", "trend"]
+    assert scores.loc["c-baby", "trend"] > scores.loc["b-fuji", "trend"]
+    assert scores.loc["a-sake", "impressions"] == 50 and scores.loc["a-sake", "clicks"] == 5
+    assert list(trending_articles(scores, articles, 2)) == ["a-sake", "c-baby"]
+
+
+def test_few_lucky_clicks_are_smoothed_toward_the_network_ctr() -> None:
+    articles = validate_articles(tiny_articles()).valid
+    events = _widget_log([("a-sake", 1, 1, 1), ("b-fuji", 500, 50, 1), ("c-baby", 1000, 0, 1)])
+    scores = trend_scores(events, articles, NOW, freshness=False, prior_impressions=100)
+    assert scores.loc["b-fuji", "trend"] > scores.loc["a-sake", "trend"]
+    c0 = 51 / 1501
+    w = 0.5 ** (1 / 24)  # every event is an hour old
+    assert scores.loc["a-sake", "ctr"] == pytest.approx((w + 100 * c0) / (w + 100))
+    # With a weak prior the lucky article would win: the prior is what stops it.
+    weak = trend_scores(events, articles, NOW, freshness=False, prior_impressions=0.1)
+    assert weak.loc["a-sake", "trend"] > weak.loc["b-fuji", "trend"]
+
+
+def test_smoothing_pulls_toward_the_current_ctr_not_the_all_time_one() -> None:
+    articles = validate_articles(tiny_articles()).valid
+    # A week ago the network had a 50% CTR; in the last hour 2%.
+    events = _widget_log([("a-sake", 1000, 500, 24 * 7), ("b-fuji", 1000, 20, 1)])
+    scores = trend_scores(events, articles, NOW, freshness=False, half_life_hours=6)
+    w_old = 0.5 ** (24 * 7 / 6)
+    w_new = 0.5 ** (1 / 6)
+    current = (500 * w_old + 20 * w_new) / (1000 * w_old + 1000 * w_new)
+    assert current < 0.03
+    # An article never shown starts at the current CTR.
+    assert scores.loc["c-baby", "ctr"] == pytest.approx(current)
+
+
+def test_freshness_starts_new_articles_where_new_articles_stand() -> None:
+    articles = validate_articles(tiny_articles()).valid
+    published = articles.set_index("article_id")["published_at"]
+    # Shown within their first hour, articles draw 20% CTR; a week old, 1%.
+    young = NOW - published["b-baby"] - pd.Timedelta(minutes=30)
+    rows = [
+        ("b-baby", 500, 100, young / pd.Timedelta(hours=1)),
+        ("a-baby", 2000, 20, 1),
+    ]
+    events = _widget_log(rows)
+    articles.loc[articles["article_id"] == "c-sake", "published_at"] = NOW - pd.Timedelta(minutes=5)
+    fresh = trend_scores(events, articles, NOW, freshness=True)
+    flat = trend_scores(events, articles, NOW, freshness=False)
+    # c-sake (5 minutes old, never shown) vs c-baby (9 days old, never shown):
+    assert fresh.loc["c-sake", "ctr"] > 3 * fresh.loc["c-baby", "ctr"]
+    assert flat.loc["c-sake", "ctr"] == pytest.approx(flat.loc["c-baby", "ctr"])
+    assert fresh["trend"].between(0, 1).all()
+
+
+def test_the_accumulator_advanced_in_batches_equals_one_pass() -> None:
+    from recommender.trending import TrafficAccumulator, encode_events, score_traffic
+
+    articles = validate_articles(tiny_articles()).valid
+    rng = np.random.default_rng(5)
+    ids = list(articles["article_id"])
+    events = validate_events(
+        pd.DataFrame(
+            {
+                "ts": [NOW - pd.Timedelta(minutes=int(m)) for m in rng.integers(0, 5000, 400)],
+                "article_id": rng.choice(ids, 400),
+                "kind": rng.choice(["view", "impression", "click"], 400),
+            }
+        )
+    ).valid.sort_values("ts", kind="stable")
+    index = pd.Index(ids)
+    rows, ts, kinds = encode_events(events, index)
+    batched = TrafficAccumulator(articles["published_at"], 12.0)
+    for cut in (NOW - pd.Timedelta(hours=50), NOW - pd.Timedelta(hours=3), NOW):
+        done = int(np.searchsorted(ts, batched.at.value, side="right")) if batched.at else 0
+        upto = int(np.searchsorted(ts, cut.value, side="right"))
+        batched.advance(cut, rows[done:upto], ts[done:upto], kinds[done:upto])
+    once = trend_scores(events, articles, NOW, half_life_hours=12.0)
+    again = score_traffic(batched, index.rename("article_id"), NOW)
+    pd.testing.assert_frame_equal(once, again, check_exact=False, rtol=1e-9)
+    with pytest.raises(ValueError, match="backwards"):
+        batched.advance(NOW - pd.Timedelta(hours=1))
