@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
 
@@ -109,54 +109,83 @@ class ArticleVectorizer(TransformerMixin, BaseEstimator):
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         return articles
 
-    def _field_tf(self, texts: pd.Series) -> sp.csr_matrix:
-        counts = sp.csr_matrix(self.counter_.transform(texts), dtype=np.float64)
-        if self.sublinear_tf:  # per field, before weighting, so weights < 1 stay positive
-            np.log(counts.data, out=counts.data)
-            counts.data += 1.0
-        return counts
-
-    def _weighted_counts(self, articles: pd.DataFrame) -> sp.csr_matrix:
-        tf = self._field_tf(self._column(articles, "title")) * self.title_weight
-        if self.body_weight:
-            tf = tf + self._field_tf(self._column(articles, "body")) * self.body_weight
-        return sp.csr_matrix(tf)
-
-    # -- estimator API -------------------------------------------------------
-    def fit(self, articles: pd.DataFrame, y: Any = None) -> ArticleVectorizer:
-        """Learn the vocabulary, IDF weights and category values."""
-        articles = self._check_input(articles)
-        self.counter_ = CountVectorizer(
+    def _counter(self, vocabulary: dict[str, int] | None = None) -> CountVectorizer:
+        return CountVectorizer(
             analyzer=self.analyzer,
             ngram_range=tuple(self.ngram_range),
-            min_df=self.min_df,
-            max_df=self.max_df,
-            max_features=self.max_features,
             stop_words=self.stop_words,
             lowercase=self.lowercase,
-            dtype=np.float64,
+            vocabulary=vocabulary,
+            dtype=np.float32,
         )
-        titles = self._column(articles, "title")
-        bodies = self._column(articles, "body")
-        self.counter_.fit(titles + " \n " + bodies)
-        self.vocabulary_ = self.counter_.vocabulary_
-        self.tfidf_ = TfidfTransformer(sublinear_tf=False, norm=None)
-        self.tfidf_.fit(self._weighted_counts(articles))
-        self.idf_ = self.tfidf_.idf_
+
+    def _field_counts(self, articles: pd.DataFrame) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """Title and body term counts over the fitted vocabulary."""
+        return (
+            self.counter_.transform(self._column(articles, "title")),
+            self.counter_.transform(self._column(articles, "body")),
+        )
+
+    def _kept_terms(
+        self, document_frequency: np.ndarray, term_frequency: np.ndarray, n_documents: int
+    ) -> np.ndarray:
+        """Column indices surviving min_df, max_df and max_features (as
+        CountVectorizer prunes; ties for max_features go to the earlier term)."""
+
+        def as_count(value: int | float) -> float:
+            return value if isinstance(value, int | np.integer) else value * n_documents
+
+        keep = (document_frequency >= as_count(self.min_df)) & (
+            document_frequency <= as_count(self.max_df)
+        )
+        kept = np.flatnonzero(keep)
+        if self.max_features is not None and len(kept) > self.max_features:
+            order = np.argsort(-term_frequency[kept], kind="stable")[: self.max_features]
+            kept = np.sort(kept[order])
+        if len(kept) == 0:
+            raise ValueError(
+                "After pruning, no terms remain. Try a lower min_df or a higher max_df."
+            )
+        return kept
+
+    def _fit(self, articles: pd.DataFrame) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """Learn vocabulary, IDF and categories; return the title and body
+        counts of ``articles`` (tokenised once)."""
+        articles = self._check_input(articles)
+        n = len(articles)
+        # One tokenisation pass over every title and body, with a shared vocabulary.
+        counter = self._counter()
+        counts = sp.csr_matrix(
+            counter.fit_transform(
+                pd.concat(
+                    [self._column(articles, "title"), self._column(articles, "body")],
+                    ignore_index=True,
+                )
+            )
+        )
+        titles, bodies = counts[:n], counts[n:]
+        both = titles + bodies
+        document_frequency = np.bincount(both.indices, minlength=both.shape[1])
+        term_frequency = np.asarray(both.sum(axis=0)).ravel()
+        kept = self._kept_terms(document_frequency, term_frequency, n)
+        terms = counter.get_feature_names_out()[kept]  # already in alphabetical order
+        self.vocabulary_ = {str(term): i for i, term in enumerate(terms)}
+        self.counter_ = self._counter(self.vocabulary_)
+        # Smoothed IDF, as TfidfTransformer's default: ln((1 + n) / (1 + df)) + 1.
+        self.idf_ = (np.log((1 + n) / (1 + document_frequency[kept])) + 1).astype(np.float32)
         categories = self._column(articles, self.category_column)
         self.categories_ = np.array(sorted(set(categories) - {""}), dtype=object)
         self.n_text_features_ = len(self.vocabulary_)
         self.n_features_out_ = self.n_text_features_ + len(self.categories_)
-        return self
+        return titles[:, kept], bodies[:, kept]
 
-    def transform(self, articles: pd.DataFrame) -> sp.csr_matrix:
-        """Rows of shape (n_articles, n_text_features_ + n_categories), L2-normalised.
-
-        An article with no known term and no known category is an all-zero row.
-        """
-        check_is_fitted(self, "vocabulary_")
-        articles = self._check_input(articles)
-        text = normalize(self.tfidf_.transform(self._weighted_counts(articles)), norm="l2")
+    def _features(
+        self, articles: pd.DataFrame, titles: sp.csr_matrix, bodies: sp.csr_matrix
+    ) -> sp.csr_matrix:
+        tf = self._field_tf(titles) * self.title_weight
+        if self.body_weight:
+            tf = tf + self._field_tf(bodies) * self.body_weight
+        text = normalize(sp.csr_matrix(tf) @ sp.diags(self.idf_), norm="l2")
         blocks = [text]
         if self.category_weight and len(self.categories_):
             categories = self._column(articles, self.category_column).to_numpy()
@@ -174,12 +203,38 @@ class ArticleVectorizer(TransformerMixin, BaseEstimator):
         matrix = normalize(sp.hstack(blocks, format="csr"), norm="l2")
         matrix = matrix.astype(self.dtype)
         matrix.indices = matrix.indices.astype(np.int32, copy=False)
-        matrix.indptr = (
-            matrix.indptr.astype(np.int32, copy=False)
-            if matrix.nnz < np.iinfo(np.int32).max
-            else matrix.indptr
-        )
+        if matrix.nnz < np.iinfo(np.int32).max:
+            matrix.indptr = matrix.indptr.astype(np.int32, copy=False)
         return matrix
+
+    def _field_tf(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        counts = sp.csr_matrix(counts, dtype=np.float32, copy=True)
+        if self.sublinear_tf:  # per field, before weighting, so weights < 1 stay positive
+            np.log(counts.data, out=counts.data)
+            counts.data += 1.0
+        return counts
+
+    # -- estimator API -------------------------------------------------------
+    def fit(self, articles: pd.DataFrame, y: Any = None) -> ArticleVectorizer:
+        """Learn the vocabulary, IDF weights and category values."""
+        self._fit(articles)
+        return self
+
+    def fit_transform(
+        self, articles: pd.DataFrame, y: Any = None, **fit_params: Any
+    ) -> sp.csr_matrix:
+        """``fit(articles).transform(articles)``, tokenising the text only once."""
+        titles, bodies = self._fit(articles)
+        return self._features(articles, titles, bodies)
+
+    def transform(self, articles: pd.DataFrame) -> sp.csr_matrix:
+        """Rows of shape (n_articles, n_text_features_ + n_categories), L2-normalised.
+
+        An article with no known term and no known category is an all-zero row.
+        """
+        check_is_fitted(self, "vocabulary_")
+        articles = self._check_input(articles)
+        return self._features(articles, *self._field_counts(articles))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Terms, then ``category=<value>`` for each category column."""
