@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+#: The block's heading, as the network's pages show it.
+HEADING = "A mix of what's trending on our other sites"
 #: Source id of a site's page without an article (home page, section page).
 SITE_PAGE_PREFIX = "site:"
 #: Source id of the network-wide trending mix (fallback of last resort).

@@ -28,12 +28,11 @@ from recommender.errors import (
     SchemaError,
     StoreError,
 )
-from recommender.lists import RecommendationList
+from recommender.lists import HEADING, RecommendationList
 from recommender.progress import StageTimer
 from recommender.store import Store
 
 EXIT_INTERNAL, EXIT_CONFIG, EXIT_INPUT, EXIT_STORE = 1, 2, 3, 4
-HEADING = "A mix of what's trending on our other sites"
 DEFAULT_CONFIG = "recommender.toml"
 
 out = Console()

@@ -1,0 +1,150 @@
+"""The widget's script and stylesheet, served as ``/widget.js`` and ``/widget.css``.
+
+Kept as Python strings so that they ship inside the package with any
+install (no package-data configuration to forget).
+
+Embedding, on any site::
+
+    <div data-recommender-article="jt-070" data-recommender-site="japantoday"></div>
+    <script src="https://recs.example.com/widget.js" async></script>
+
+The script fills each such element with ``GET /widget/{article_id}`` (optional
+``data-recommender-k`` and ``data-recommender-placement`` too), and binds
+every block on the page, fetched or included server-side: when half of a
+block is visible (or half of the window, for a taller block) it reports one
+``impression`` per item, and a click on
+an item reports a ``click``, both to the ``data-rec-events`` URL the fragment
+names. Reports are sent as ``text/plain`` JSON with ``navigator.sendBeacon``
+(a simple cross-origin request, no CORS preflight, and delivered even when
+the click navigates away). ``session`` is a random id per page view; no
+cookie or storage is used.
+"""
+
+from __future__ import annotations
+
+WIDGET_JS = """\
+/* recommender widget: "A mix of what's trending on our other sites". */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || !window.fetch || !window.URL) return;
+  var base = new URL(".", script.src).href;
+  var pageView = randomId();
+
+  function randomId() {
+    var bytes = new Uint8Array(8);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) {
+      return ("0" + b.toString(16)).slice(-2);
+    }).join("");
+  }
+
+  function send(endpoint, events) {
+    var body = JSON.stringify({ events: events });
+    if (navigator.sendBeacon &&
+        navigator.sendBeacon(endpoint, new Blob([body], { type: "text/plain" }))) return;
+    fetch(endpoint, {
+      method: "POST", body: body, keepalive: true, mode: "cors", credentials: "omit",
+      headers: { "Content-Type": "text/plain" }
+    }).catch(function () {});
+  }
+
+  function describe(block, link, kind) {
+    var event = {
+      kind: kind,
+      article_id: link.getAttribute("data-rec-article"),
+      placement: block.getAttribute("data-rec-placement") || "widget",
+      session: pageView
+    };
+    var source = block.getAttribute("data-rec-source");
+    if (source) event.source_article_id = source;
+    return event;
+  }
+
+  function bind(block) {
+    var endpoint = block.getAttribute("data-rec-events");
+    if (!endpoint || block.getAttribute("data-rec-bound")) return;
+    block.setAttribute("data-rec-bound", "1");
+    var links = block.querySelectorAll("a[data-rec-article]");
+    if (!links.length) return;
+    block.addEventListener("click", function (e) {
+      var link = e.target.closest ? e.target.closest("a[data-rec-article]") : null;
+      if (link && block.contains(link)) send(endpoint, [describe(block, link, "click")]);
+    });
+    function impressions() {
+      send(endpoint, Array.prototype.map.call(links, function (link) {
+        return describe(block, link, "impression");
+      }));
+    }
+    if (!("IntersectionObserver" in window)) { impressions(); return; }
+    /* Seen: half of the block, or half of the window for a block taller than that. */
+    var observer = new IntersectionObserver(function (entries) {
+      if (entries.some(function (e) {
+        return e.isIntersecting && (e.intersectionRatio >= 0.5 ||
+          e.intersectionRect.height >= 0.5 * window.innerHeight);
+      })) {
+        observer.disconnect();
+        impressions();
+      }
+    }, { threshold: [0, 0.25, 0.5, 0.75, 1] });
+    observer.observe(block);
+  }
+
+  function fill(slot) {
+    var id = slot.getAttribute("data-recommender-article");
+    if (!id || slot.getAttribute("data-rec-filled")) return;
+    slot.setAttribute("data-rec-filled", "1");
+    var params = new URLSearchParams();
+    ["site", "k", "placement"].forEach(function (name) {
+      var value = slot.getAttribute("data-recommender-" + name);
+      if (value) params.set(name, value);
+    });
+    var query = params.toString();
+    var url = base + "widget/" + encodeURIComponent(id).replace(/%2F/g, "/") +
+      (query ? "?" + query : "");
+    fetch(url, { mode: "cors", credentials: "omit" })
+      .then(function (response) { return response.ok ? response.text() : ""; })
+      .then(function (html) {
+        if (!html) return;
+        slot.innerHTML = html;  /* the service escapes every value in the fragment */
+        var block = slot.querySelector(".rec-block");
+        if (block) bind(block);
+      })
+      .catch(function () {});
+  }
+
+  function stylesheet() {
+    if (document.querySelector("link[data-rec-style]")) return;
+    var link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = base + "widget.css";
+    link.setAttribute("data-rec-style", "1");
+    document.head.appendChild(link);
+  }
+
+  function start() {
+    stylesheet();
+    Array.prototype.forEach.call(document.querySelectorAll("[data-recommender-article]"), fill);
+    Array.prototype.forEach.call(document.querySelectorAll(".rec-block[data-rec-events]"), bind);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
+"""
+
+WIDGET_CSS = """\
+/* recommender widget: the seed page's layout (label, title, site per row). */
+.rec-block { font: inherit; margin: 2em 0; }
+.rec-heading { font-size: 1.1em; font-weight: bold; margin: 0 0 .75em; }
+.rec-items { list-style: none; margin: 0; padding: 0;
+  display: grid; grid-template-columns: repeat(auto-fill, minmax(14em, 1fr)); gap: 1em; }
+.rec-item { display: flex; flex-direction: column; gap: .25em; }
+.rec-category { font-size: .8em; text-transform: uppercase; letter-spacing: .04em; opacity: .7; }
+.rec-title { font-weight: bold; text-decoration: none; color: inherit; }
+.rec-title:hover { text-decoration: underline; }
+.rec-site { font-size: .85em; opacity: .7; }
+"""

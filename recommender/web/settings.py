@@ -1,0 +1,105 @@
+"""What ``recommender serve`` can set, in one validated, serialisable object."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recommender.errors import ConfigError
+
+#: Same rule as the config's site keys.
+SITE_KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+#: Placements and other tracking tokens.
+TOKEN_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Settings of the HTTP service.
+
+    Parameters
+    ----------
+    store_url : the published store to serve (``sqlite:///path``, ``postgresql://...``).
+    events_dir : folder the accepted impressions and clicks are written to,
+        as CSV files for the batch job's ``[data] events`` glob.
+    sites : the network's registry, site key -> display name; a ``site``
+        parameter outside it is refused. Empty: any well-formed key is accepted.
+    public_url : the service's address as browsers reach it (e.g.
+        ``https://recs.example.com``), used for the events URL in widget
+        fragments; empty: taken from each request (set it behind a proxy).
+    refresh_seconds : a newly published run is served within this delay.
+    cache_size : lists held decoded in memory (about 10 KB each).
+    max_age_seconds : ``Cache-Control: max-age`` of list and widget responses.
+    max_k : largest ``k`` a request may ask for.
+    response_cache_size : encoded JSON and HTML responses kept per run.
+    events_max_body_bytes : largest ``POST /v1/events`` body accepted.
+    events_rate_per_second, events_burst : per-client limit on ``POST
+        /v1/events`` requests (token bucket: average rate, and burst size).
+    events_flush_seconds : buffered events are written at least this often.
+    events_flush_size : ... and as soon as this many are buffered.
+    events_max_buffered : events held in memory at most while the folder
+        cannot be written (then requests get 503).
+    """
+
+    store_url: str
+    events_dir: Path
+    sites: dict[str, str] = field(default_factory=dict)
+    public_url: str = ""
+    refresh_seconds: float = 2.0
+    cache_size: int = 20_000
+    max_age_seconds: int = 60
+    max_k: int = 100
+    response_cache_size: int = 10_000
+    events_max_body_bytes: int = 16_384
+    events_rate_per_second: float = 5.0
+    events_burst: int = 20
+    events_flush_seconds: float = 2.0
+    events_flush_size: int = 1_000
+    events_max_buffered: int = 100_000
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in (
+            "cache_size",
+            "max_k",
+            "response_cache_size",
+            "events_max_body_bytes",
+            "events_burst",
+            "events_flush_size",
+            "events_max_buffered",
+        ):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("events_rate_per_second", "events_flush_seconds"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name} must be > 0 seconds, got {getattr(self, name)}")
+        for name in ("refresh_seconds", "max_age_seconds"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0 seconds, got {getattr(self, name)}")
+        if self.public_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", self.public_url):
+            problems.append(f"public_url must be an http(s) URL, got {self.public_url!r}")
+        bad_keys = [key for key in self.sites if not re.match(SITE_KEY_PATTERN, key)]
+        if bad_keys:
+            problems.append(f"site keys must match {SITE_KEY_PATTERN}, got {bad_keys}")
+        if problems:
+            raise ConfigError("invalid service settings: " + "; ".join(problems))
+
+    def to_json(self) -> str:
+        """The settings as JSON (for handing them to worker processes)."""
+        data: dict[str, Any] = dataclasses.asdict(self)
+        data["events_dir"] = str(self.events_dir)
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> ServiceSettings:
+        """Settings from :meth:`to_json`'s output; ConfigError when malformed."""
+        try:
+            data = json.loads(text)
+            data["events_dir"] = Path(data["events_dir"])
+            return cls(**data)
+        except (ValueError, KeyError, TypeError) as error:
+            raise ConfigError(f"malformed service settings: {error}") from None

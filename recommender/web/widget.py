@@ -1,0 +1,126 @@
+"""The block as HTML: "A mix of what's trending on our other sites".
+
+The fragment reproduces the seed page's block: the heading, then for each
+item the partner site's category label (omitted when empty), the linked
+title and the site's display name::
+
+    <section class="rec-block" data-rec-source="jt-070" ...>
+      <h2 class="rec-heading">A mix of what's trending on our other sites</h2>
+      <ol class="rec-items">
+        <li class="rec-item">
+          <span class="rec-category">Families</span>
+          <a class="rec-title" href="https://savvytokyo.com/...?utm_source=japantoday&...">...</a>
+          <span class="rec-site">Savvy Tokyo</span>
+        </li>
+        ...
+
+Every value is untrusted text: the template escapes all of it (Jinja2
+autoescape), and only items with an absolute http(s) URL are linked (see
+:func:`recommender.serving.only_http_links`; the check is repeated here so
+that a list built by hand is safe too). Links carry tracking parameters
+(:func:`tracked_url`); the ``data-rec-*`` attributes let ``widget.js`` report
+impressions and clicks to the service's ``POST /v1/events``.
+
+Needs only Jinja2 (the ``web`` extra), so a Flask or Django backend can
+render the block without the HTTP service.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from jinja2 import Environment, StrictUndefined
+
+from recommender.lists import HEADING, NETWORK_PAGE, RecommendationList
+from recommender.serving import is_http_url
+
+#: The block's heading, as on the seed page.
+
+#: Query parameters added to every recommended link (values: see :func:`tracked_url`).
+TRACKING_PARAMETERS = ("utm_source", "utm_medium", "utm_campaign", "utm_content")
+
+_TEMPLATE = """\
+<section class="rec-block" data-rec-source="{{ source_id }}" data-rec-run="{{ run_id }}" \
+data-rec-placement="{{ placement }}"\
+{% if events_url %} data-rec-events="{{ events_url }}"{% endif %}>
+<h2 class="rec-heading">{{ heading }}</h2>
+<ol class="rec-items">
+{% for item in items %}
+<li class="rec-item">\
+{% if item.category %}<span class="rec-category">{{ item.category }}</span>{% endif %}\
+<a class="rec-title" href="{{ item.href }}" data-rec-article="{{ item.article_id }}">\
+{{ item.title }}</a>\
+<span class="rec-site">{{ item.site_name }}</span></li>
+{% endfor %}
+</ol>
+</section>
+"""
+
+_environment = Environment(
+    autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
+)
+_template = _environment.from_string(_TEMPLATE)
+
+
+def tracked_url(url: str, *, source_site: str | None, source_id: str, placement: str) -> str:
+    """``url`` with the tracking parameters of a click from the block.
+
+    ``utm_source``: the site of the page showing the block (``network`` when
+    unknown); ``utm_medium``: ``recommendations``; ``utm_campaign``: the
+    placement; ``utm_content``: the page's article id. The URL's own query and
+    fragment are kept as they were, except earlier values of these four
+    parameters, which are replaced.
+    """
+    parts = urlsplit(url)
+    kept = [
+        pair
+        for pair in parts.query.split("&")
+        if pair and pair.split("=", 1)[0] not in TRACKING_PARAMETERS
+    ]
+    ours = urlencode(
+        {
+            "utm_source": source_site or NETWORK_PAGE,
+            "utm_medium": "recommendations",
+            "utm_campaign": placement,
+            "utm_content": source_id,
+        }
+    )
+    return urlunsplit(parts._replace(query="&".join([*kept, ours])))
+
+
+def render_widget(
+    block: RecommendationList,
+    *,
+    events_url: str | None = None,
+    placement: str = "widget",
+    heading: str = HEADING,
+) -> str:
+    """The HTML fragment of ``block`` ("" when it has no item to show).
+
+    ``events_url``: absolute URL of the service's ``POST /v1/events``; when
+    given, ``widget.js`` reports the block's impressions and clicks there.
+    ``placement``: where on the page the block sits (tracking only).
+    """
+    items = [
+        {
+            "article_id": item.article_id,
+            "category": item.category,
+            "title": item.title,
+            "site_name": item.site_name,
+            "href": tracked_url(
+                item.url, source_site=block.site, source_id=block.source_id, placement=placement
+            ),
+        }
+        for item in block.items
+        if is_http_url(item.url)
+    ]
+    if not items:
+        return ""
+    return _template.render(
+        source_id=block.source_id,
+        run_id=block.run_id,
+        placement=placement,
+        events_url=events_url if events_url and is_http_url(events_url) else None,
+        heading=heading,
+        items=items,
+    )
