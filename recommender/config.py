@@ -97,15 +97,21 @@ class FeaturesConfig(_Section):
 class SimilarityConfig(_Section):
     """Cross-site neighbours.
 
+    ``k`` neighbours per article, each more similar than ``min_similarity``.
     ``allowed`` maps a source site to the sites its pages may recommend; a
     site not listed may recommend every *other* site. ``None`` (the default)
-    allows every cross-site pair.
+    allows every cross-site pair. ``max_block_mb``: memory of the score blocks
+    in flight, in MiB. ``kernel``: the sparse product (``auto``: MKL when
+    installed, else SciPy; see :mod:`recommender.kernels`). ``n_jobs``:
+    threads (< 1: one per core).
     """
 
     k: int = Field(default=30, ge=1, le=1000)
     min_similarity: NonNegativeFloat = 0.02
     allowed: dict[str, list[str]] | None = None
-    max_block_mb: PositiveFloat = 64.0
+    max_block_mb: PositiveFloat = 256.0
+    kernel: Literal["auto", "mkl", "scipy"] = "auto"
+    n_jobs: int = -1
 
 
 class TrendingConfig(_Section):

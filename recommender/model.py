@@ -147,6 +147,8 @@ class Recommender:
                 candidates=self.eligible_,
                 min_similarity=config.similarity.min_similarity,
                 max_block_mb=config.similarity.max_block_mb,
+                kernel=config.similarity.kernel,
+                n_jobs=config.similarity.n_jobs,
                 on_progress=advance,
             )
 
@@ -168,6 +170,8 @@ class Recommender:
                 articles["title"].astype(str).tolist(),
                 mix.dedupe_threshold,
                 rows=self.eligible_,
+                kernel=config.similarity.kernel,
+                n_jobs=config.similarity.n_jobs,
             )
 
         with progress.stage("mix", total=n) as advance:
