@@ -12,6 +12,7 @@ Article columns
     article_id (str, unique across the network), site (str, a registry key),
     url (http/https), title (non-empty), body (str, may be empty), category
     (the site's own label, may be empty), published_at (datetime64, UTC),
+    modified_at (datetime64, UTC, optional: when the source last changed it),
     image_url (http/https or missing), tags (``|``-separated str), language
     (str), status (``published`` | ``unpublished``).
 
@@ -40,6 +41,7 @@ ARTICLE_DTYPES: dict[str, str] = {
     "body": "string",
     "category": "string",
     "published_at": "datetime64[ns, UTC]",
+    "modified_at": "datetime64[ns, UTC]",
     "image_url": "string",
     "tags": "string",
     "language": "string",
@@ -134,18 +136,30 @@ def _text(frame: pd.DataFrame, name: str) -> pd.Series:
     return text.mask(text == "")
 
 
+def _utc_ns(parsed: pd.Series) -> pd.Series:
+    """To nanosecond UTC; times outside what it holds (years before 1677 or
+    after 2262, e.g. 0001 or 9999 placeholders) become NaT instead of raising."""
+    in_range = (parsed >= _NS_MIN) & (parsed <= _NS_MAX)
+    return parsed.where(in_range).astype("datetime64[ns, UTC]")
+
+
+_NS_MIN = pd.Timestamp.min.tz_localize("UTC")
+_NS_MAX = pd.Timestamp.max.tz_localize("UTC")
+
+
 def parse_timestamps(values: pd.Series) -> pd.Series:
-    """Parse to tz-aware UTC; unparsable values become NaT. Naive means UTC."""
+    """Parse to tz-aware UTC; unparsable or out-of-range values become NaT.
+    Naive means UTC."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+        return _utc_ns(values.dt.tz_convert("UTC"))
     if pd.api.types.is_datetime64_dtype(values.dtype):
-        return values.dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
+        return _utc_ns(values.dt.tz_localize("UTC"))
     text = values.astype("string").str.strip()
     parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
     retry = parsed.isna() & text.notna()
     if retry.any():  # other formats (RFC 2822, "March 1, 2021"): slower, only for the rest
         parsed[retry] = pd.to_datetime(text[retry], utc=True, errors="coerce", format="mixed")
-    return parsed.astype("datetime64[ns, UTC]")
+    return _utc_ns(parsed)
 
 
 class _Checker:
@@ -237,6 +251,19 @@ def validate_articles(
     url = _text(raw, "url")
     title = _text(raw, "title")
     published = check.timestamps("published_at", "an article needs a publication date")
+    modified_text = _text(raw, "modified_at")
+    modified = (
+        parse_timestamps(raw["modified_at"])
+        if "modified_at" in raw
+        else pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
+    )
+    check.add(
+        modified.isna() & modified_text.notna(),
+        "modified_at",
+        modified_text,
+        "unparsable date: expected ISO 8601; modification time dropped",
+        action="cleared",
+    )
     image_url = _text(raw, "image_url")
     status = _text(raw, "status").str.lower().fillna("published")
 
@@ -292,6 +319,7 @@ def validate_articles(
             "body": _text(raw, "body").fillna(""),
             "category": _text(raw, "category").fillna(""),
             "published_at": published,
+            "modified_at": modified,
             "image_url": image_url.mask(bad_image),
             "tags": _text(raw, "tags").fillna(""),
             "language": _text(raw, "language").fillna(""),

@@ -197,3 +197,20 @@ def test_globs_expand_in_order_and_may_match_nothing(tmp_path: Path) -> None:
     result = read_events([spool / "*.csv", tmp_path / "none" / "*.csv"])
     assert list(result.valid["article_id"]) == ["b-fuji"] * 3 + ["a-sake"] * 2
     assert read_events([tmp_path / "empty-*.csv"]).n_read == 0
+
+
+def test_dates_no_timestamp_holds_are_rejected_not_crashing() -> None:
+    raw = tiny_articles().head(3)
+    raw.loc[0, "published_at"] = "0001-01-01T00:00:00Z"
+    raw.loc[1, "published_at"] = "9999-12-31"
+    result = validate_articles(raw)
+    assert len(result.valid) == 1
+    assert set(result.rejected["row"]) == {1, 2}
+
+
+def test_modified_at_is_optional_and_cleared_when_unreadable() -> None:
+    raw = tiny_articles().head(2).assign(modified_at=["2021-03-02T00:00:00Z", "whenever"])
+    result = validate_articles(raw)
+    assert len(result.valid) == 2 and result.n_rejected == 0
+    assert result.valid["modified_at"][0] == pd.Timestamp("2021-03-02T00:00:00Z")
+    assert result.valid["modified_at"].isna()[1]
