@@ -176,6 +176,157 @@ def _select(
     return (out, *parts)
 
 
+def _concat(parts: Sequence[MixedLists]) -> MixedLists:
+    fields = ("source_ids", "source_sites", "items", "score", "relevance", "trend", "freshness")
+    return MixedLists(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+
+
+class Mixer:
+    """Builds lists for any pages of one run: articles of the corpus, a new
+    article's vector, the sites' pages and the network's.
+
+    Built once per run from the per-article arrays (see :func:`mix_lists` for
+    the parameters); each site's trending pool and its transposed feature
+    rows are prepared here, once.
+    """
+
+    def __init__(
+        self,
+        X: sp.csr_matrix,
+        articles: pd.DataFrame,
+        trend: np.ndarray,
+        freshness: np.ndarray,
+        eligible: np.ndarray,
+        groups: np.ndarray,
+        params: MixParams,
+        *,
+        allowed: Mapping[str, Sequence[str]] | None = None,
+        sites: Sequence[str] = (),
+    ) -> None:
+        n = len(articles)
+        self.X = sp.csr_matrix(X)
+        self.params = params
+        self.article_ids = articles["article_id"].astype(str).to_numpy().astype(object)
+        self.site_values = articles["site"].astype(str).to_numpy().astype(object)
+        self.site_keys = sorted(set(self.site_values.tolist()) | set(sites))
+        site_codes = (
+            np.searchsorted(np.array(self.site_keys), self.site_values.astype(str))
+            if n
+            else np.zeros(0, dtype=np.int64)
+        )
+        self.ctx = _Context(
+            trend,
+            freshness,
+            eligible,
+            site_codes,
+            category_buckets(articles),
+            np.asarray(groups, dtype=np.int64),
+            params,
+        )
+        self.pairs = allowed_site_pairs(self.site_keys, allowed)
+        # Ranked pool (by trend, then row) of each set of allowed sites.
+        ranked = np.lexsort((np.arange(n), -self.ctx.trend))
+        self._ranked = ranked[self.ctx.eligible[ranked]]
+        self.pools = {site: self._pool_of(self.pairs[site]) for site in self.site_keys}
+        self._pools_t = {site: self.X[pool].T.tocsr() for site, pool in self.pools.items()}
+        self.network_pool = self._pool_of(self.site_keys)
+
+    def _pool_of(self, targets: Sequence[str]) -> np.ndarray:
+        in_targets = np.isin(self.site_values[self._ranked], list(targets))
+        # A generous pool: caps and dedupe drop items, the list must still fill.
+        return self._ranked[in_targets][: max(self.params.trending_pool, 4 * self.params.k)]
+
+    def _block(
+        self,
+        site: str,
+        vectors: sp.csr_matrix,
+        nb_indices: np.ndarray,
+        nb_scores: np.ndarray,
+        source_rows: np.ndarray,
+    ) -> tuple[np.ndarray, ...]:
+        pool = self.pools[site]
+        if len(pool):
+            pool_relevance = (vectors @ self._pools_t[site]).toarray()
+        else:
+            pool_relevance = np.zeros((vectors.shape[0], 0), dtype=np.float32)
+        candidates = np.hstack([nb_indices, np.broadcast_to(pool, (vectors.shape[0], len(pool)))])
+        relevance = np.hstack([nb_scores, pool_relevance]).astype(np.float32)
+        return _select(self.ctx, candidates, relevance, source_rows)
+
+    def for_articles(
+        self,
+        rows: np.ndarray,
+        neighbors: Neighbors,
+        *,
+        block_size: int = 2048,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> MixedLists:
+        """Lists of the articles at ``rows``; ``neighbors`` row ``i`` holds the
+        neighbours of ``rows[i]``. Lists come out in the order of ``rows``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        k = self.params.k
+        items = np.full((len(rows), k), -1, dtype=np.int32)
+        parts = [np.zeros((len(rows), k), dtype=np.float32) for _ in range(4)]
+        row_sites = self.site_values[rows]
+        for site in sorted(set(row_sites.tolist())):
+            positions = np.flatnonzero(row_sites == site)
+            for start in range(0, len(positions), block_size):
+                at = positions[start : start + block_size]
+                block = self._block(
+                    site, self.X[rows[at]], neighbors.indices[at], neighbors.scores[at], rows[at]
+                )
+                items[at] = block[0]
+                for part, values in zip(parts, block[1:], strict=True):
+                    part[at] = values
+                if on_progress:
+                    on_progress(len(at))
+        return MixedLists(self.article_ids[rows], row_sites, items, *parts)
+
+    def for_vector(
+        self,
+        vector: sp.csr_matrix,
+        site: str,
+        source_id: str,
+        nb_indices: np.ndarray,
+        nb_scores: np.ndarray,
+    ) -> MixedLists:
+        """The list of a page that is not in the corpus (e.g. an article
+        published after the run), from its feature row and its neighbours."""
+        block = self._block(
+            site, sp.csr_matrix(vector), nb_indices[None, :], nb_scores[None, :], np.array([-1])
+        )
+        return MixedLists(
+            np.array([source_id], dtype=object), np.array([site], dtype=object), *block
+        )
+
+    def for_pages(self) -> MixedLists:
+        """Each site's page without an article (its trending mix), then the
+        network's trending mix."""
+        parts = []
+        for site in self.site_keys:
+            pool = self.pools[site]
+            block = _select(
+                self.ctx, pool[None, :], np.zeros((1, len(pool)), np.float32), np.array([-1])
+            )
+            parts.append(
+                MixedLists(
+                    np.array([site_page_id(site)], dtype=object),
+                    np.array([site], dtype=object),
+                    *block,
+                )
+            )
+        pool = self.network_pool
+        block = _select(
+            self.ctx, pool[None, :], np.zeros((1, len(pool)), np.float32), np.array([-1])
+        )
+        parts.append(
+            MixedLists(
+                np.array([NETWORK_PAGE], dtype=object), np.array([None], dtype=object), *block
+            )
+        )
+        return _concat(parts)
+
+
 def mix_lists(
     X: sp.csr_matrix,
     articles: pd.DataFrame,
@@ -191,7 +342,8 @@ def mix_lists(
     block_size: int = 2048,
     on_progress: Callable[[int], None] | None = None,
 ) -> MixedLists:
-    """Final lists for every article, every site's page and the network.
+    """Final lists for every article (in row order), every site's page and
+    the network.
 
     Parameters
     ----------
@@ -204,69 +356,10 @@ def mix_lists(
     allowed : which sites each site may recommend (default: every other).
     sites : registry site keys; each gets a page list even without articles.
     """
-    n = len(articles)
-    site_values = articles["site"].astype(str).to_numpy()
-    site_keys = sorted(set(site_values.tolist()) | set(sites))
-    site_codes = (
-        np.searchsorted(np.array(site_keys), site_values) if n else np.zeros(0, dtype=np.int64)
+    mixer = Mixer(
+        X, articles, trend, freshness, eligible, groups, params, allowed=allowed, sites=sites
     )
-    ctx = _Context(
-        trend,
-        freshness,
-        eligible,
-        site_codes,
-        category_buckets(articles),
-        np.asarray(groups, dtype=np.int64),
-        params,
+    articles_lists = mixer.for_articles(
+        np.arange(len(articles)), neighbors, block_size=block_size, on_progress=on_progress
     )
-    pairs = allowed_site_pairs(site_keys, allowed)
-
-    # Ranked pool (by trend, then row) of each set of allowed sites.
-    ranked = np.lexsort((np.arange(n), -ctx.trend))
-    ranked = ranked[ctx.eligible[ranked]]
-
-    def pool_of(targets: Sequence[str]) -> np.ndarray:
-        in_targets = np.isin(site_values[ranked], list(targets))
-        # A generous pool: caps and dedupe drop items, the list must still fill.
-        return ranked[in_targets][: max(params.trending_pool, 4 * params.k)]
-
-    results: list[tuple[np.ndarray, ...]] = []
-    ids: list[np.ndarray] = []
-    sites_out: list[np.ndarray] = []
-    X = sp.csr_matrix(X)
-    for site in site_keys:
-        rows_of_site = np.flatnonzero(site_values == site)
-        pool = pool_of(pairs[site])
-        pool_t = X[pool].T.tocsr()
-        for start in range(0, len(rows_of_site), block_size):
-            rows = rows_of_site[start : start + block_size]
-            nb = neighbors.indices[rows]
-            nb_rel = neighbors.scores[rows]
-            pool_rel = (
-                (X[rows] @ pool_t).toarray()
-                if len(pool)
-                else np.zeros((len(rows), 0), dtype=np.float32)
-            )
-            candidates = np.hstack([nb, np.broadcast_to(pool, (len(rows), len(pool)))])
-            relevance = np.hstack([nb_rel, pool_rel]).astype(np.float32)
-            results.append(_select(ctx, candidates, relevance, rows))
-            ids.append(articles["article_id"].astype(str).to_numpy()[rows])
-            sites_out.append(site_values[rows])
-            if on_progress:
-                on_progress(len(rows))
-        # The site's page without an article: its trending mix.
-        results.append(
-            _select(ctx, pool[None, :], np.zeros((1, len(pool)), np.float32), np.array([-1]))
-        )
-        ids.append(np.array([site_page_id(site)], dtype=object))
-        sites_out.append(np.array([site], dtype=object))
-    # Network-wide trending mix, every site allowed.
-    pool = pool_of(site_keys)
-    results.append(
-        _select(ctx, pool[None, :], np.zeros((1, len(pool)), np.float32), np.array([-1]))
-    )
-    ids.append(np.array([NETWORK_PAGE], dtype=object))
-    sites_out.append(np.array([None], dtype=object))
-
-    stacked = [np.vstack([r[i] for r in results]) for i in range(5)]
-    return MixedLists(np.concatenate(ids).astype(object), np.concatenate(sites_out), *stacked)
+    return _concat([articles_lists, mixer.for_pages()])
