@@ -90,33 +90,35 @@ def make_corpus(
     seed_of = rng.integers(0, len(seeds), n)
     lengths = rng.integers(46, 265, n)  # title (6-14) + body (40-250)
     title_len = rng.integers(6, 15, n)
-    # Word sources per token: 30% the seed article, 40% its category, 30% background.
-    total = int(lengths.sum())
-    kind = rng.choice(3, total, p=[0.3, 0.4, 0.3])
-    owner = np.repeat(np.arange(n), lengths)
-    tokens = np.empty(total, dtype=np.int64)
-    background = kind == 2
-    tokens[background] = rng.choice(len(vocab), int(background.sum()), p=freq)
-    for k, pools in ((0, seeds), (1, by_category)):
-        flat = np.concatenate(pools)
-        sizes = np.array([len(p) for p in pools])
-        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        where = np.flatnonzero(kind == k)
-        pool = seed_of[owner[where]] if k == 0 else categories[seed_of[owner[where]]]
-        size = sizes[pool]
-        picks = (rng.random(len(where)) * np.maximum(size, 1)).astype(np.int64)
-        tokens[where] = np.where(
-            size > 0,
-            flat[np.minimum(offsets[pool] + picks, len(flat) - 1)],
-            rng.choice(len(vocab), len(where), p=freq),
-        )
-    words = vocab[tokens]
-    bounds = np.concatenate([[0], np.cumsum(lengths)])
-    titles, bodies = [], []
-    for i in range(n):
-        doc = words[bounds[i] : bounds[i + 1]]
-        titles.append(" ".join(doc[: title_len[i]]).capitalize())
-        bodies.append(" ".join(doc[title_len[i] :]))
+    pools = {}
+    for k, groups in ((0, seeds), (1, by_category)):
+        sizes = np.array([len(g) for g in groups])
+        pools[k] = (np.concatenate(groups), sizes, np.concatenate([[0], np.cumsum(sizes)[:-1]]))
+    words_of = vocab.astype(object)
+    titles: list[str] = []
+    bodies: list[str] = []
+    # In chunks of documents, so that memory stays bounded at a million articles.
+    for first in range(0, n, 50_000):
+        docs = np.arange(first, min(first + 50_000, n))
+        chunk_lengths = lengths[docs]
+        owner = np.repeat(docs, chunk_lengths)
+        # Word sources per token: 30% the seed article, 40% its category, 30% background.
+        kind = rng.choice(3, len(owner), p=[0.3, 0.4, 0.3])
+        tokens = rng.choice(len(vocab), len(owner), p=freq)  # background, and the fallback
+        for k in (0, 1):
+            flat, sizes, offsets = pools[k]
+            where = np.flatnonzero(kind == k)
+            pool = seed_of[owner[where]] if k == 0 else categories[seed_of[owner[where]]]
+            size = sizes[pool]
+            picks = (rng.random(len(where)) * np.maximum(size, 1)).astype(np.int64)
+            chosen = flat[np.minimum(offsets[pool] + picks, len(flat) - 1)]
+            tokens[where] = np.where(size > 0, chosen, tokens[where])
+        words = words_of[tokens]
+        bounds = np.concatenate([[0], np.cumsum(chunk_lengths)])
+        for i, doc_id in enumerate(docs):
+            doc = words[bounds[i] : bounds[i + 1]]
+            titles.append(" ".join(doc[: title_len[doc_id]]).capitalize())
+            bodies.append(" ".join(doc[title_len[doc_id] :]))
     end_ts = pd.Timestamp(end)
     ages = np.sort(rng.uniform(0, 730, n))[::-1]  # days before end, oldest first
     return pd.DataFrame(

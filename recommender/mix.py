@@ -176,7 +176,8 @@ def _select(
     return (out, *parts)
 
 
-def _concat(parts: Sequence[MixedLists]) -> MixedLists:
+def concat_lists(parts: Sequence[MixedLists]) -> MixedLists:
+    """The lists of ``parts``, one after the other."""
     fields = ("source_ids", "source_sites", "items", "score", "relevance", "trend", "freshness")
     return MixedLists(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
 
@@ -324,7 +325,7 @@ class Mixer:
                 np.array([NETWORK_PAGE], dtype=object), np.array([None], dtype=object), *block
             )
         )
-        return _concat(parts)
+        return concat_lists(parts)
 
 
 def mix_lists(
@@ -362,4 +363,4 @@ def mix_lists(
     articles_lists = mixer.for_articles(
         np.arange(len(articles)), neighbors, block_size=block_size, on_progress=on_progress
     )
-    return _concat([articles_lists, mixer.for_pages()])
+    return concat_lists([articles_lists, mixer.for_pages()])

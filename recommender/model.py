@@ -8,15 +8,18 @@ It saves to and loads from one versioned artifact file.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from json.encoder import encode_basestring as encode_string
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from recommender.artifact import load_artifact, save_artifact
 from recommender.config import Config
@@ -24,13 +27,20 @@ from recommender.errors import ArtifactError, InputError
 from recommender.features import ArticleVectorizer
 from recommender.lists import Item, RecommendationList, SerializedList
 from recommender.mix import (
+    MixedLists,
+    Mixer,
     MixParams,
+    concat_lists,
     eligible_articles,
     freshness_scores,
-    mix_lists,
 )
 from recommender.progress import StageTimer
-from recommender.similarity import cross_site_neighbors, near_duplicate_groups
+from recommender.similarity import (
+    Neighbors,
+    cross_site_neighbors,
+    near_duplicate_groups,
+    top_k_per_row,
+)
 from recommender.trending import trend_scores
 
 ARTIFACT_KIND = "recommender.model.Recommender"
@@ -101,18 +111,10 @@ class Recommender:
         """Run every stage. ``articles`` and ``events`` are validated frames
         (events already tied to article ids); ``now`` defaults as in
         :func:`reference_time`."""
-        config = self.config
         progress = progress or StageTimer()
-        if len(articles) == 0:
-            raise InputError("no valid articles to recommend from")
-        self.now_ = reference_time(config, now)
-        articles = articles.reset_index(drop=True)
-        articles = articles.assign(category_key=category_keys(articles, config))
-        self.articles_ = articles
-        n = len(articles)
-
-        with progress.stage("features", total=n):
-            f = config.features
+        articles = self._prepare(articles, now)
+        with progress.stage("features", total=len(articles)):
+            f = self.config.features
             self.vectorizer_ = ArticleVectorizer(
                 title_weight=f.title_weight,
                 body_weight=f.body_weight,
@@ -121,7 +123,7 @@ class Recommender:
                 analyzer=f.analyzer,
                 ngram_range=(f.ngram_range[0], f.ngram_range[1]),
                 min_df=f.min_df,
-                max_df=f.max_df if n > 1 else 1.0,
+                max_df=f.max_df if len(articles) > 1 else 1.0,
                 max_features=f.max_features,
                 stop_words=f.stop_words,
                 sublinear_tf=f.sublinear_tf,
@@ -130,28 +132,166 @@ class Recommender:
                 self.X_ = self.vectorizer_.fit_transform(articles)
             except ValueError as error:  # e.g. every word is a stop word
                 raise InputError(f"cannot build text features: {error}") from None
+            self.vocabulary_fitted_at_ = self.now_
+        self._eligibility()
+        with progress.stage("similarity", total=len(articles)) as advance:
+            self.neighbors_ = self._neighbors(candidates=self.eligible_, on_progress=advance)
+        self.update_stats_ = {"incremental": False, "rows_recomputed": len(articles)}
+        return self._score(events, progress)
 
-        mix = config.mix
-        self.eligible_ = eligible_articles(articles, self.now_, mix.max_age_days)
-        self.freshness_ = freshness_scores(
-            articles["published_at"], self.now_, mix.freshness_half_life_days
-        )
-        allowed = config.allowed_pairs()
+    def update(
+        self,
+        articles: pd.DataFrame,
+        events: pd.DataFrame,
+        now: datetime | pd.Timestamp | None = None,
+        progress: StageTimer | None = None,
+        *,
+        incremental: bool = True,
+    ) -> Recommender:
+        """A new model for the current ``articles`` and ``events`` that keeps
+        this one's vocabulary (no refit), recomputing only what changed.
 
-        with progress.stage("similarity", total=n) as advance:
-            self.neighbors_ = cross_site_neighbors(
+        Unchanged articles keep their feature rows; new and changed ones are
+        transformed with the fitted vectorizer. Neighbour lists are recomputed
+        in full only for new and changed articles and for articles that lost a
+        neighbour (removed, changed, or out of the freshness window); every
+        other list merges its previous neighbours with the newly eligible
+        candidates, which gives exactly the lists of a full computation on the
+        same vocabulary. ``incremental=False`` does that full computation (the
+        reference). Trending, near-duplicates and the mix are recomputed:
+        they move with time. ``update_stats_`` tells what was recomputed.
+        """
+        self._check_fitted()
+        progress = progress or StageTimer()
+        model = Recommender(self.config)
+        articles = model._prepare(articles, now)
+        model.vectorizer_ = self.vectorizer_
+        model.vocabulary_fitted_at_ = self.vocabulary_fitted_at_
+        n = len(articles)
+        with progress.stage("features", total=n):
+            hashes = _content_hashes(articles)
+            previous = pd.Index(self.articles_["article_id"]).get_indexer(articles["article_id"])
+            same = previous >= 0
+            same[same] = self.content_hashes_[previous[same]] == hashes[same]
+            model.X_ = _assemble_rows(
                 self.X_,
-                articles["site"].to_numpy(),
-                config.similarity.k,
-                allowed=allowed,
-                candidates=self.eligible_,
-                min_similarity=config.similarity.min_similarity,
-                max_block_mb=config.similarity.max_block_mb,
-                kernel=config.similarity.kernel,
-                n_jobs=config.similarity.n_jobs,
-                on_progress=advance,
+                previous,
+                same,
+                lambda rows: model.vectorizer_.transform(articles.iloc[rows]),
             )
+        model._eligibility()
+        with progress.stage("similarity", total=n) as advance:
+            # Ties rank by row: merging is exact when kept articles keep their order.
+            ordered = bool(np.all(np.diff(previous[same]) > 0))
+            if incremental and ordered and self.config == model.config:
+                model.neighbors_, recomputed = model._merge_neighbors(self, previous, same, advance)
+            else:
+                model.neighbors_ = model._neighbors(candidates=model.eligible_, on_progress=advance)
+                recomputed = n
+        model.update_stats_ = {
+            "incremental": bool(incremental and ordered),
+            "articles": n,
+            "new": int((previous < 0).sum()),
+            "changed": int(((previous >= 0) & ~same).sum()),
+            "removed": len(self.articles_) - int((previous >= 0).sum()),
+            "rows_recomputed": int(recomputed),
+        }
+        return model._score(events, progress)
 
+    # -- stages ----------------------------------------------------------------
+    def _prepare(self, articles: pd.DataFrame, now: datetime | pd.Timestamp | None) -> pd.DataFrame:
+        if len(articles) == 0:
+            raise InputError("no valid articles to recommend from")
+        self.now_ = reference_time(self.config, now)
+        articles = articles.reset_index(drop=True)
+        articles = articles.assign(category_key=category_keys(articles, self.config))
+        self.articles_ = articles
+        self.content_hashes_ = _content_hashes(articles)
+        return articles
+
+    def _eligibility(self) -> None:
+        mix = self.config.mix
+        self.eligible_ = eligible_articles(self.articles_, self.now_, mix.max_age_days)
+        self.freshness_ = freshness_scores(
+            self.articles_["published_at"], self.now_, mix.freshness_half_life_days
+        )
+
+    def _neighbors(
+        self,
+        *,
+        candidates: np.ndarray,
+        rows: np.ndarray | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> Neighbors:
+        similarity = self.config.similarity
+        return cross_site_neighbors(
+            self.X_,
+            self.articles_["site"].to_numpy(),
+            similarity.k,
+            allowed=self.config.allowed_pairs(),
+            candidates=candidates,
+            rows=rows,
+            min_similarity=similarity.min_similarity,
+            max_block_mb=similarity.max_block_mb,
+            kernel=similarity.kernel,
+            n_jobs=similarity.n_jobs,
+            on_progress=on_progress,
+        )
+
+    def _merge_neighbors(
+        self,
+        old: Recommender,
+        previous: np.ndarray,
+        same: np.ndarray,
+        advance: Callable[[int], None],
+    ) -> tuple[Neighbors, int]:
+        """Neighbours equal to a full computation, recomputing only what changed."""
+        n = len(self.articles_)
+        k = self.config.similarity.k
+        # Old row -> new row for articles kept unchanged; -1 otherwise.
+        new_of_old = np.full(len(old.articles_), -1, dtype=np.int64)
+        new_of_old[previous[same]] = np.flatnonzero(same)
+        old_eligible = np.zeros(n, dtype=bool)
+        old_eligible[same] = old.eligible_[previous[same]]
+        arrivals = self.eligible_ & ~old_eligible
+
+        kept = np.flatnonzero(same)
+        old_indices = old.neighbors_.indices[previous[kept]]
+        mapped = np.where(old_indices >= 0, new_of_old[np.maximum(old_indices, 0)], -1)
+        # A neighbour gone (removed, changed) or no longer a candidate: recompute that list.
+        lost = (old_indices >= 0) & ((mapped < 0) | ~self.eligible_[np.maximum(mapped, 0)])
+        full_rows = np.concatenate([np.flatnonzero(~same), kept[lost.any(axis=1)]])
+        merge_at = ~lost.any(axis=1)
+        merge_rows = kept[merge_at]
+
+        indices = np.full((n, k), -1, dtype=np.int32)
+        scores = np.zeros((n, k), dtype=np.float32)
+        if len(full_rows):
+            full = self._neighbors(candidates=self.eligible_, rows=full_rows)
+            indices[full_rows], scores[full_rows] = full.indices, full.scores
+        if len(merge_rows):
+            fresh = (
+                self._neighbors(candidates=arrivals, rows=merge_rows)
+                if arrivals.any()
+                else Neighbors(
+                    np.full((len(merge_rows), k), -1, dtype=np.int32),
+                    np.zeros((len(merge_rows), k), dtype=np.float32),
+                )
+            )
+            both_idx = np.hstack([mapped[merge_at], fresh.indices])
+            both_val = np.hstack([old.neighbors_.scores[previous[merge_rows]], fresh.scores])
+            both_val = np.where(both_idx >= 0, both_val, -np.inf)
+            order = np.lexsort((np.where(both_idx >= 0, both_idx, n), -both_val), axis=1)[:, :k]
+            indices[merge_rows] = np.take_along_axis(both_idx, order, axis=1)
+            chosen = np.take_along_axis(both_val, order, axis=1)
+            scores[merge_rows] = np.where(np.isfinite(chosen), chosen, 0)
+        advance(n)
+        return Neighbors(indices, scores), len(full_rows)
+
+    def _score(self, events: pd.DataFrame, progress: StageTimer) -> Recommender:
+        """Trending, near-duplicates and the mix, from features and neighbours."""
+        config = self.config
+        articles = self.articles_
         with progress.stage("trending"):
             self.trend_ = trend_scores(
                 events,
@@ -162,34 +302,46 @@ class Recommender:
                 prior_impressions=config.trending.prior_impressions,
                 freshness=config.trending.freshness,
             )
-
         with progress.stage("dedupe"):
             # Only articles that may be shown need comparing: a list never holds
             # two of one group, nor one of the page's own group.
             self.groups_ = near_duplicate_groups(
                 articles["title"].astype(str).tolist(),
-                mix.dedupe_threshold,
+                config.mix.dedupe_threshold,
                 rows=self.eligible_,
                 kernel=config.similarity.kernel,
                 n_jobs=config.similarity.n_jobs,
             )
+        with progress.stage("mix", total=len(articles)) as advance:
+            mixer = self._mixer()
+            self.lists_ = concat_lists(
+                [
+                    mixer.for_articles(
+                        np.arange(len(articles)), self.neighbors_, on_progress=advance
+                    ),
+                    mixer.for_pages(),
+                ]
+            )
+        self.timings_ = dict(progress.timings)
+        return self
 
-        with progress.stage("mix", total=n) as advance:
-            self.lists_ = mix_lists(
+    def _mixer(self) -> Mixer:
+        """The run's :class:`Mixer` (built on first use, not saved)."""
+        mixer = self.__dict__.get("_mixer_cache")
+        if mixer is None:
+            mixer = Mixer(
                 self.X_,
-                articles,
-                self.neighbors_,
+                self.articles_,
                 self.trend_["trend"].to_numpy(),
                 self.freshness_,
                 self.eligible_,
                 self.groups_,
                 self.mix_params(),
-                allowed=allowed,
-                sites=list(config.sites),
-                on_progress=advance,
+                allowed=self.config.allowed_pairs(),
+                sites=list(self.config.sites),
             )
-        self.timings_ = dict(progress.timings)
-        return self
+            self.__dict__["_mixer_cache"] = mixer
+        return mixer
 
     def mix_params(self) -> MixParams:
         m = self.config.mix
@@ -221,9 +373,10 @@ class Recommender:
         generated_at: str | None = None,
         *,
         positions: Iterable[int] | None = None,
+        lists: MixedLists | None = None,
     ) -> Iterator[RecommendationList]:
         """Every list (articles, site pages, network) as :class:`RecommendationList`,
-        or only those at ``positions`` of :attr:`lists_`."""
+        or only those at ``positions`` of :attr:`lists_` (or of ``lists``)."""
         self._check_fitted()
         generated_at = generated_at or datetime.now(UTC).isoformat(timespec="seconds")
         a = self.articles_
@@ -233,7 +386,7 @@ class Recommender:
             for name in ("article_id", "site", "category", "title", "url", "image_url")
         }
         site_names = np.array([names.get(s, s) for s in columns["site"]], dtype=object)
-        lists = self.lists_
+        lists = self.lists_ if lists is None else lists
         min_relevance = self.config.mix.min_relevance
         for i in range(len(lists)) if positions is None else positions:
             rows = lists.items[i]
@@ -321,6 +474,56 @@ class Recommender:
                     f'"items":[{items}],{tail}',
                 )
 
+    def recommend_unseen(
+        self, article: Mapping[str, Any], k: int | None = None
+    ) -> RecommendationList:
+        """The list for an article this run has not seen (published after it).
+
+        Its text is transformed with the fitted vectorizer (no refit), compared
+        with the run's candidates from the sites its site may recommend, and
+        mixed like any page (with this run's trending). ``article`` needs
+        ``article_id``, ``site`` (a registry key), ``title``; ``body`` and
+        ``category`` are optional. Its near-duplicates are not known, so the
+        list may hold a copy of it; nothing else differs from a batch list.
+        """
+        self._check_fitted()
+        site = str(article.get("site", ""))
+        if site not in self.config.sites:
+            raise ValueError(f"unknown site {site!r}; known: {sorted(self.config.sites)}")
+        frame = pd.DataFrame(
+            [
+                {
+                    "article_id": str(article["article_id"]),
+                    "site": site,
+                    "title": str(article.get("title") or ""),
+                    "body": str(article.get("body") or ""),
+                    "category": str(article.get("category") or ""),
+                }
+            ]
+        )
+        frame["category_key"] = category_keys(frame, self.config)
+        vector = self.vectorizer_.transform(frame)
+        columns, candidates_t = self._cold_start_candidates(site)
+        scores = np.asarray((vector @ candidates_t).toarray(), dtype=np.float32)
+        found, values = top_k_per_row(
+            scores, self.config.similarity.k, min_score=self.config.similarity.min_similarity
+        )
+        indices = np.where(found >= 0, columns[np.maximum(found, 0)], -1).astype(np.int32)
+        lists = self._mixer().for_vector(
+            vector, site, str(article["article_id"]), indices[0], values[0]
+        )
+        result = next(self.recommendation_lists(self.version, lists=lists))
+        return result.top(k) if k is not None else result
+
+    def _cold_start_candidates(self, site: str) -> tuple[np.ndarray, sp.csr_matrix]:
+        """Rows a page of ``site`` may show, and their transposed features (cached)."""
+        cache = self.__dict__.setdefault("_cold_start_cache", {})
+        if site not in cache:
+            targets = self.config.allowed_pairs()[site]
+            rows = np.flatnonzero(self.eligible_ & self.articles_["site"].isin(targets).to_numpy())
+            cache[site] = (rows, self.X_[rows].T.tocsr())
+        return cache[site]
+
     def recommend(self, source_id: str, k: int | None = None) -> RecommendationList:
         """The list of one article id (or ``site:<key>``, ``network``)."""
         self._check_fitted()
@@ -377,6 +580,41 @@ class Recommender:
         model = cls(config)
         model.__dict__.update(state)
         return model
+
+
+def _content_hashes(articles: pd.DataFrame) -> np.ndarray:
+    """Per article, a hash of what its feature row and lists depend on
+    (site, title, body, category key)."""
+    text = (
+        articles["site"].astype(str)
+        + "\x1f"
+        + articles["title"].astype(str)
+        + "\x1f"
+        + articles["body"].fillna("").astype(str)
+        + "\x1f"
+        + articles["category_key"].fillna("").astype(str)
+    )
+    return np.array(
+        [hashlib.blake2b(t.encode(), digest_size=16).hexdigest() for t in text], dtype=object
+    )
+
+
+def _assemble_rows(
+    old: sp.csr_matrix,
+    previous: np.ndarray,
+    same: np.ndarray,
+    transform: Callable[[np.ndarray], sp.csr_matrix],
+) -> sp.csr_matrix:
+    """Feature rows in the new order: old rows where ``same``, else transformed."""
+    fresh_rows = np.flatnonzero(~same)
+    parts = [old[previous[same]]]
+    if len(fresh_rows):
+        parts.append(sp.csr_matrix(transform(fresh_rows)))
+    stacked = sp.vstack(parts, format="csr")
+    position = np.concatenate([np.flatnonzero(same), fresh_rows])
+    matrix = stacked[np.argsort(position)]
+    matrix.indices = matrix.indices.astype(np.int32, copy=False)
+    return matrix
 
 
 def _rounded(values: np.ndarray) -> np.ndarray:
