@@ -20,7 +20,8 @@ The work is counted too: multiply-adds of the cross-site product and the
 entries a top-k selection must scan.
 
     python benchmarks/similarity.py --sizes 10000 100000 --repeats 3
-    python benchmarks/similarity.py --sizes 1000000 --candidates 50000 --methods engine sparse_dot_topn
+    python benchmarks/similarity.py --sizes 1000000 --candidates 50000 \
+        --methods engine sparse_dot_topn
 """
 
 from __future__ import annotations
@@ -61,8 +62,15 @@ def build_matrix(n: int, n_candidates: int | None, cache: Path) -> Path:
     order = np.argsort(corpus["published_at"].to_numpy())[::-1]
     candidates = np.zeros(n, dtype=bool)
     candidates[order[: n_candidates or n]] = True
-    np.savez(path, data=X.data, indices=X.indices, indptr=X.indptr, shape=X.shape,
-             sites=corpus["site"].to_numpy().astype(str), candidates=candidates)
+    np.savez(
+        path,
+        data=X.data,
+        indices=X.indices,
+        indptr=X.indptr,
+        shape=X.shape,
+        sites=corpus["site"].to_numpy().astype(str),
+        candidates=candidates,
+    )
     return path
 
 
@@ -78,16 +86,18 @@ def site_blocks(sites: np.ndarray, candidates: np.ndarray):
         yield np.flatnonzero(sites == site), np.flatnonzero(candidates & (sites != site))
 
 
-def run_method(method: str, X: sp.csr_matrix, sites: np.ndarray,
-               candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def run_method(
+    method: str, X: sp.csr_matrix, sites: np.ndarray, candidates: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(indices, scores) of shape (n, K), row indices into X, -1 padded."""
     n = X.shape[0]
     if method.startswith("engine"):
         from recommender.similarity import cross_site_neighbors
 
         kernel = "scipy" if method == "engine-scipy" else "auto"
-        found = cross_site_neighbors(X, sites, K, candidates=candidates, kernel=kernel,
-                                     n_jobs=2, max_block_mb=256)
+        found = cross_site_neighbors(
+            X, sites, K, candidates=candidates, kernel=kernel, n_jobs=2, max_block_mb=256
+        )
         return found.indices.astype(np.int64), found.scores
     indices = np.full((n, K), -1, dtype=np.int64)
     scores = np.zeros((n, K), dtype=np.float32)
@@ -113,8 +123,9 @@ def run_method(method: str, X: sp.csr_matrix, sites: np.ndarray,
     return indices, scores
 
 
-def check_exact(X, sites, candidates, indices, scores, sample: int = 200,
-                eps: float = 1e-5) -> float:
+def check_exact(
+    X, sites, candidates, indices, scores, sample: int = 200, eps: float = 1e-5
+) -> float:
     """Share of sampled sources whose list equals exact brute force (up to
     candidates tied within ``eps`` at the last place)."""
     rng = np.random.default_rng(0)
@@ -156,8 +167,11 @@ def child(method: str, path: Path) -> dict:
     indices, scores = run_method(method, X, sites, candidates)
     seconds = time.perf_counter() - started
     peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 2**20
-    return {"seconds": seconds, "peak_gib": peak,
-            "exact": check_exact(X, sites, candidates, indices, scores)}
+    return {
+        "seconds": seconds,
+        "peak_gib": peak,
+        "exact": check_exact(X, sites, candidates, indices, scores),
+    }
 
 
 def main() -> None:
@@ -183,8 +197,12 @@ def main() -> None:
         for method in args.methods:
             runs = []
             for _ in range(args.repeats if method != "sklearn" or n <= 20_000 else 1):
-                done = subprocess.run([sys.executable, __file__, "--child", method, str(path)],
-                                      capture_output=True, text=True, check=True)
+                done = subprocess.run(
+                    [sys.executable, __file__, "--child", method, str(path)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
             results[method] = {
                 "seconds": statistics.median(r["seconds"] for r in runs),
@@ -194,15 +212,24 @@ def main() -> None:
             }
             print(f"N={n:,} {method}: {results[method]}", flush=True)
         engine = results.get("engine", {}).get("seconds")
-        lines.append(f"**N = {n:,} sources, {int(candidates.sum()):,} candidates** "
-                     f"({X.shape[1]:,} features, {X.nnz / X.shape[0]:.0f} non-zeros per row); "
-                     f"cross-site work: {macs:.3g} multiply-adds, {scanned:.3g} entries scanned.")
-        lines += ["", "| method | median s (runs) | × engine | peak RSS over the matrix "
-                  "| lists equal to brute force |", "|---|---:|---:|---:|---:|"]
+        lines.append(
+            f"**N = {n:,} sources, {int(candidates.sum()):,} candidates** "
+            f"({X.shape[1]:,} features, {X.nnz / X.shape[0]:.0f} non-zeros per row); "
+            f"cross-site work: {macs:.3g} multiply-adds, {scanned:.3g} entries scanned."
+        )
+        lines += [
+            "",
+            "| method | median s (runs) | × engine | peak RSS over the matrix "
+            "| lists equal to brute force |",
+            "|---|---:|---:|---:|---:|",
+        ]
         for method, r in results.items():
             ratio = f"{r['seconds'] / engine:.2f}" if engine else ""
-            lines.append(f"| {method} | {r['seconds']:.2f} ({', '.join(map(str, r['all_seconds']))})"
-                         f" | {ratio} | {r['peak_gib']:.2f} GiB | {r['exact']:.1%} |")
+            runs = ", ".join(map(str, r["all_seconds"]))
+            lines.append(
+                f"| {method} | {r['seconds']:.2f} ({runs}) | {ratio} | "
+                f"{r['peak_gib']:.2f} GiB | {r['exact']:.1%} |"
+            )
         lines.append("")
     print("\n".join(lines))
     if args.out:
