@@ -35,6 +35,8 @@ sys.path.insert(0, str(HERE))
 
 from corpus import make_corpus  # noqa: E402
 
+from recommender.progress import StageTimer  # noqa: E402
+
 NOW = pd.Timestamp("2024-01-01T00:00:00Z")
 
 
@@ -74,13 +76,19 @@ def synthetic_views(
     )
 
 
+class LoggedStages(StageTimer):
+    """Stage timings, each stage also reported on stderr as it ends."""
+
+    def _finish(self, name: str) -> None:
+        print(f"  {name} done", file=sys.stderr, flush=True)
+
+
 def run_one(n: int, n_candidates: int, corpus_cache: Path) -> dict:
     """Run the engine once at size ``n``; return timings and peak memory."""
     from recommender.batch import _counted  # the batch's own publish path
     from recommender.config import parse_config
     from recommender.lists import RunInfo
     from recommender.model import Recommender
-    from recommender.progress import StageTimer
     from recommender.schema import validate_articles, validate_events
     from recommender.store import open_store
 
@@ -111,7 +119,7 @@ def run_one(n: int, n_candidates: int, corpus_cache: Path) -> dict:
             "mix": {"max_age_days": max_age_days},
         }
     )
-    progress = StageTimer()
+    progress = LoggedStages()
     model = Recommender(config).fit(articles, events, progress=progress)
     timings.update(progress.timings)
 
@@ -119,7 +127,7 @@ def run_one(n: int, n_candidates: int, corpus_cache: Path) -> dict:
         store = open_store(Path(folder) / "lists.sqlite")
         started = time.perf_counter()
         store.publish(
-            _counted(model.recommendation_lists("bench"), lambda _: None),
+            _counted(model.list_payloads("bench"), lambda _: None),
             RunInfo("bench", NOW.isoformat()),
         )
         timings["publish"] = time.perf_counter() - started

@@ -536,7 +536,9 @@ class Recommender:
     def coverage(self) -> dict[str, float]:
         """Share of articles with a full list, and of eligible articles shown anywhere."""
         self._check_fitted()
-        article_lists = np.isin(self.lists_.source_ids, self.articles_["article_id"].to_numpy())
+        article_lists = (
+            pd.Index(self.articles_["article_id"]).get_indexer(self.lists_.source_ids) >= 0
+        )
         lengths = self.lists_.lengths()[article_lists]
         shown = np.unique(self.lists_.items[self.lists_.items >= 0])
         n_eligible = int(self.eligible_.sum())
