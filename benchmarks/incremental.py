@@ -1,0 +1,151 @@
+"""Incremental runs and per-request cold start, at scale.
+
+1. Fits the engine on a synthetic corpus of N articles (``benchmarks/corpus.py``;
+   candidates: the newest ``--candidates``) and publishes, as the batch does: the
+   *full run*.
+2. Changes 1% of the corpus (half new articles, half edited ones) and runs
+   ``Recommender.update`` incrementally, then the same update in full on the same
+   vocabulary (``incremental=False``); both publish. Checks that the two give
+   identical neighbour lists and reports the speed-up over the full run.
+3. Cold start: ``recommend_unseen`` for articles the run has not seen, with the
+   run's candidates and with every article of the corpus as a candidate;
+   median and p99 latency over ``--requests`` requests.
+
+    python benchmarks/incremental.py --n 1000000 --candidates 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from corpus import make_corpus  # noqa: E402
+from scale import NOW, LoggedStages, machine_facts, synthetic_views  # noqa: E402
+
+from recommender.batch import _counted  # noqa: E402
+from recommender.config import parse_config  # noqa: E402
+from recommender.lists import RunInfo  # noqa: E402
+from recommender.model import Recommender  # noqa: E402
+from recommender.schema import validate_articles, validate_events  # noqa: E402
+from recommender.store import open_store  # noqa: E402
+
+
+def publish(model: Recommender, folder: Path, run_id: str) -> float:
+    store = open_store(folder / "lists.sqlite", keep_runs=2)
+    started = time.perf_counter()
+    store.publish(_counted(model.list_payloads(run_id), lambda _: None), RunInfo(run_id, "now"))
+    store.close()
+    return time.perf_counter() - started
+
+
+def changed_corpus(articles: pd.DataFrame, fraction: float, seed: int = 3) -> pd.DataFrame:
+    """``fraction`` of the corpus changed: half edited bodies, half new articles
+    (published in the last day, appended at the end)."""
+    rng = np.random.default_rng(seed)
+    n_change = int(len(articles) * fraction)
+    later = articles.copy()
+    edited = rng.choice(len(later), n_change // 2, replace=False)
+    later.loc[edited, "body"] = later.loc[edited, "body"] + " update corrected figures"
+    fresh = articles.iloc[rng.choice(len(articles), n_change - n_change // 2, replace=False)]
+    fresh = fresh.copy()
+    fresh["article_id"] = [f"new-{i}" for i in range(len(fresh))]
+    fresh["url"] = [f"https://example.org/new-{i}" for i in range(len(fresh))]
+    fresh["title"] = "Fresh: " + fresh["title"]
+    fresh["published_at"] = NOW - pd.to_timedelta(rng.uniform(0, 24, len(fresh)), unit="h")
+    return pd.concat([later, fresh], ignore_index=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--candidates", type=int, default=50_000)
+    parser.add_argument("--fraction", type=float, default=0.01)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()))
+    args = parser.parse_args()
+
+    path = args.cache / f"corpus-{args.n}.parquet"
+    raw = pd.read_parquet(path) if path.exists() else make_corpus(args.n, end=NOW.isoformat())
+    articles = validate_articles(raw).valid
+    newest = np.sort(articles["published_at"].to_numpy())[::-1]
+    cutoff = pd.Timestamp(newest[min(args.candidates, len(newest)) - 1])
+    max_age_days = float((NOW - cutoff) / pd.Timedelta(days=1)) + 1.0  # room for the new day
+    eligible = (articles["published_at"] >= cutoff).to_numpy()
+    events = validate_events(synthetic_views(articles, eligible, 20 * int(eligible.sum()))).valid
+    config = parse_config(
+        {
+            "sites": {s: {"display_name": s.title()} for s in sorted(set(articles["site"]))},
+            "run": {"now": NOW.isoformat()},
+            "features": {"max_df": 0.5, "min_df": 2},
+            "mix": {"max_age_days": max_age_days},
+        }
+    )
+    print(f"machine: {machine_facts()}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        started = time.perf_counter()
+        model = Recommender(config).fit(articles, events, progress=LoggedStages())
+        full_fit = time.perf_counter() - started
+        full_publish = publish(model, folder, "full")
+        full = full_fit + full_publish
+        print(f"full run: {full:.1f}s ({model.timings_}, publish {full_publish:.1f}s)", flush=True)
+
+        later = validate_articles(changed_corpus(articles, args.fraction)).valid
+        timings = {}
+        results = {}
+        for incremental in (True, False):
+            started = time.perf_counter()
+            updated = model.update(later, events, progress=LoggedStages(), incremental=incremental)
+            seconds = time.perf_counter() - started
+            seconds += publish(updated, folder, f"update-{incremental}")
+            timings[incremental] = seconds
+            results[incremental] = updated
+            print(
+                f"update incremental={incremental}: {seconds:.1f}s {updated.update_stats_} "
+                f"{updated.timings_}",
+                flush=True,
+            )
+        same = np.array_equal(
+            results[True].neighbors_.indices, results[False].neighbors_.indices
+        ) and np.array_equal(results[True].neighbors_.scores, results[False].neighbors_.scores)
+        speedup, over_update = full / timings[True], timings[False] / timings[True]
+        print(
+            f"incremental == full on the same vocabulary: {same}; speed-up over the full "
+            f"run {speedup:.1f}x, over the full update {over_update:.1f}x"
+        )
+
+        unseen = later.tail(args.requests)
+        for label in ("run's candidates", "every article a candidate"):
+            if label.startswith("every"):
+                model.eligible_ = np.ones(len(model.articles_), dtype=bool)
+                model.__dict__.pop("_cold_start_cache", None)
+            model.recommend_unseen(unseen.iloc[0].to_dict())  # builds the candidate cache
+            latencies = []
+            for row in unseen.itertuples(index=False):
+                started = time.perf_counter()
+                model.recommend_unseen(row._asdict())
+                latencies.append((time.perf_counter() - started) * 1000)
+            latencies.sort()
+            n_candidates = len(model._cold_start_candidates("news")[0])
+            print(
+                f"cold start ({label}, {n_candidates:,} for a 'news' page): median "
+                f"{statistics.median(latencies):.1f} ms, p99 "
+                f"{latencies[int(len(latencies) * 0.99) - 1]:.1f} ms",
+                flush=True,
+            )
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB")
+
+
+if __name__ == "__main__":
+    main()
