@@ -75,7 +75,9 @@ def _check_rejections(name: str, result: LoadResult, limit: float) -> None:
 
 
 def load_inputs(
-    config: Config, progress: StageTimer, rejects_path: str | Path | None = None
+    config: Config,
+    progress: StageTimer | None = None,
+    rejects_path: str | Path | None = None,
 ) -> tuple[LoadResult, LoadResult, int]:
     """Validated articles and events (events tied to article ids), and the
     number of events that name no known article.
@@ -84,6 +86,7 @@ def load_inputs(
     value, reason, action) to this CSV, also when the run then fails for
     having too many of them.
     """
+    progress = progress or StageTimer()
     with progress.stage("load"):
         if not config.data.articles:
             raise InputError("the config names no article files ([data] articles = [...])")

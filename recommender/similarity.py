@@ -242,6 +242,24 @@ def pair_similarity(X: sp.csr_matrix, rows_a: np.ndarray, rows_b: np.ndarray) ->
     return np.asarray(products.sum(axis=1), dtype=np.float32).ravel()
 
 
+def shared_features(
+    X: sp.csr_matrix, source: int, targets: Sequence[int] | np.ndarray, top: int = 5
+) -> tuple[np.ndarray, np.ndarray]:
+    """The features that make up the similarity of row ``source`` with each of ``targets``.
+
+    Rows are L2-normalised, so a cosine is the sum, over the features both
+    rows have, of the product of their two weights: each product is that
+    feature's contribution. Returns ``(columns, contributions)``, each of
+    shape (len(targets), top), largest contribution first (ties: lower
+    column); -1 and 0 pad a row that shares fewer than ``top`` features.
+    Name the columns with the vectorizer's ``get_feature_names_out()``.
+    """
+    X = sp.csr_matrix(X)
+    targets = np.asarray(targets, dtype=np.int64)
+    parts = sp.csr_matrix(X[targets].multiply(X[int(source)]))
+    return top_k_per_row(np.asarray(parts.toarray(), dtype=np.float32), top)
+
+
 def near_duplicate_groups(
     titles: Sequence[str],
     threshold: float = 0.7,

@@ -14,6 +14,7 @@ from recommender.similarity import (
     cross_site_neighbors,
     near_duplicate_groups,
     pair_similarity,
+    shared_features,
     top_k_per_row,
 )
 from tests.conftest import tiny_articles
@@ -202,3 +203,14 @@ def test_unknown_kernel() -> None:
 
     with pytest.raises(ValueError, match="unknown kernel 'gpu'"):
         get_kernel("gpu")
+
+
+def test_shared_features_split_the_cosine() -> None:
+    X = normalize(
+        sp.csr_matrix(np.array([[2, 1, 0, 0], [1, 1, 1, 0], [0, 0, 1, 1]], dtype=np.float32))
+    )
+    columns, values = shared_features(X, 0, [1, 2], top=3)
+    assert columns.tolist() == [[0, 1, -1], [-1, -1, -1]]
+    cosine = float((X[0] @ X[1].T).toarray()[0, 0])
+    assert values[0].sum() == pytest.approx(cosine)
+    assert values[0, 0] > values[0, 1] > 0

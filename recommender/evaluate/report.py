@@ -1,6 +1,7 @@
 """The evaluation report: a metric table for the terminal and an HTML page with plots.
 
-Plots are drawn with matplotlib's Agg backend (no display needed), saved as
+Plots are drawn on figures made without pyplot (rendered by Agg, no display
+needed, the process's backend untouched), saved as
 PNG files in a folder beside the HTML file (``<name>_files/``) and embedded
 in the page, so the page can be mailed on its own. Every text that comes
 from data is HTML-escaped.
@@ -22,13 +23,18 @@ from recommender.evaluate.lists import LIST_METRICS
 METRIC_NAMES = {"auc": "AUC", "mrr": "MRR", "ndcg@5": "nDCG@5", "ndcg@10": "nDCG@10"}
 
 
-def _pyplot() -> Any:
+def _figure(**kwargs: Any) -> Any:
+    """A figure made without pyplot: saving it renders with Agg, and drawing it
+    never switches the process's backend (inline plots in a notebook stay)."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
+def _colors() -> Any:
     import matplotlib
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return matplotlib.colormaps["tab10"]
 
 
 def format_interval(mean: float, low: float, high: float, digits: int = 4) -> str:
@@ -58,13 +64,13 @@ def metric_frame(table: pd.DataFrame) -> pd.DataFrame:
 
 def plot_metric_bars(table: pd.DataFrame, path: Path, title: str) -> Path:
     """One panel per metric; a bar per method and setting with its 95% interval."""
-    plt = _pyplot()
     metrics = [m for m in METRIC_NAMES if m in set(table["metric"])]
     settings = list(dict.fromkeys(table["setting"]))
     labels = list(dict.fromkeys(table["label"]))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 4.6), squeeze=False)
+    fig = _figure(figsize=(4.2 * len(metrics), 4.6))
+    axes = fig.subplots(1, len(metrics), squeeze=False)
     width = 0.8 / max(1, len(settings))
-    colors = plt.get_cmap("tab10")
+    colors = _colors()
     for ax, metric in zip(axes[0], metrics, strict=True):
         part = table[table["metric"] == metric]
         for j, setting in enumerate(settings):
@@ -83,19 +89,18 @@ def plot_metric_bars(table: pd.DataFrame, path: Path, title: str) -> Path:
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
 def plot_top_ctr(top_ctr: pd.DataFrame, path: Path, labels: dict[str, str]) -> Path:
     """CTR of each method's top articles, per setting, against all shown articles."""
-    plt = _pyplot()
     settings = list(dict.fromkeys(top_ctr["setting"]))
     methods = [m for m in dict.fromkeys(top_ctr["method"]) if m != "all"]
     overall = top_ctr[top_ctr["method"] == "all"]["ctr"].astype(float)
-    fig, ax = plt.subplots(figsize=(8, 0.5 + 0.45 * len(methods) * max(1, len(settings)) / 1.5))
+    fig = _figure(figsize=(8, 0.5 + 0.45 * len(methods) * max(1, len(settings)) / 1.5))
+    ax = fig.subplots()
     height = 0.8 / max(1, len(settings))
-    colors = plt.get_cmap("tab10")
+    colors = _colors()
     for j, setting in enumerate(settings):
         part = top_ctr[top_ctr["setting"] == setting].set_index("method")["ctr"].astype(float)
         y = np.arange(len(methods)) + (j - (len(settings) - 1) / 2) * height
@@ -115,16 +120,15 @@ def plot_top_ctr(top_ctr: pd.DataFrame, path: Path, labels: dict[str, str]) -> P
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
 def plot_list_metrics(lists: pd.DataFrame, path: Path) -> Path:
     """Coverage, diversity, cross-site share, age and novelty of each list variant."""
-    plt = _pyplot()
     metrics = [m for m in LIST_METRICS if m in lists.columns]
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6.4), squeeze=False)
-    colors = plt.get_cmap("tab10")
+    fig = _figure(figsize=(12, 6.4))
+    axes = fig.subplots(2, 3, squeeze=False)
+    colors = _colors()
     for ax, metric in zip(axes.ravel(), metrics, strict=False):
         values = lists[metric].astype(float)
         ax.bar(np.arange(len(values)), values, color=[colors(i) for i in range(len(values))])
@@ -137,7 +141,6 @@ def plot_list_metrics(lists: pd.DataFrame, path: Path) -> Path:
     fig.suptitle("The engine's lists: coverage and diversity")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 

@@ -1,0 +1,132 @@
+"""The analysts' notebooks run top to bottom from a fresh kernel, on the sample.
+
+Each notebook under ``notebooks/`` is executed with nbclient in a kernel of
+this very interpreter (a kernel spec written to a temporary folder, so no
+installed ``python3`` spec that points elsewhere can be picked up), with
+matplotlib's Agg backend and the ``notebooks/`` folder as working directory;
+one notebook also runs from the repository root. A run must finish in under
+a minute (the issue's limit), write its figure to ``notebooks/figures/`` and
+leave the sample's files as they were.
+Committed notebooks carry no outputs: a check fails on any output or
+execution count left in a file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+from recommender.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+FIGURES = NOTEBOOKS / "figures"
+SAMPLE = ROOT / "data" / "sample.toml"
+REQUIRED = ["01-corpus", "02-neighbours", "03-trending", "04-evaluate-and-tune"]
+FOUND = sorted(path.stem for path in NOTEBOOKS.glob("*.ipynb"))
+KERNEL = "recommender-notebooks"
+#: Seconds a notebook may take on the sample, kernel start included.
+TIME_LIMIT = 60.0
+#: Files a notebook writes besides its figure (relative to the repository root).
+ALSO_WRITTEN = {"04-evaluate-and-tune": ["notebooks/output/tuned.toml"]}
+#: Private names of the library: notebooks use its public API only.
+PRIVATE = re.compile(r"(from\s+recommender[\w.]*\s+import\s+[^\n]*\b_\w+)|(\b\w+\._[a-z]\w*)")
+
+
+@pytest.fixture(scope="module")
+def kernel_specs(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
+    """A kernel spec for this interpreter, in a folder of its own."""
+    folder = tmp_path_factory.mktemp("kernels") / KERNEL
+    folder.mkdir()
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"recommender tests ({sys.executable})",
+        "language": "python",
+        # Headless: figures render with Agg; notebooks save theirs explicitly.
+        "env": {"MPLBACKEND": "Agg"},
+    }
+    (folder / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    return KernelSpecManager(kernel_dirs=[str(folder.parent)])
+
+
+def execute(name: str, cwd: Path, specs: KernelSpecManager) -> float:
+    """Run one notebook in a fresh kernel with ``cwd`` as working directory;
+    return the seconds it took. A failing cell raises ``CellExecutionError``
+    naming the cell and its traceback."""
+    notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    manager = KernelManager(kernel_name=KERNEL, kernel_spec_manager=specs)
+    client = NotebookClient(
+        notebook,
+        km=manager,
+        timeout=2 * TIME_LIMIT,  # per cell; the whole run is checked below
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    started = time.perf_counter()
+    client.execute()
+    return time.perf_counter() - started
+
+
+def test_the_issue_notebooks_exist() -> None:
+    assert set(REQUIRED) <= set(FOUND), f"missing: {sorted(set(REQUIRED) - set(FOUND))}"
+
+
+@pytest.mark.parametrize("name", FOUND)
+def test_committed_notebook_has_no_outputs(name: str) -> None:
+    """Outputs are stripped in git: run "Clear All Outputs" before saving."""
+    path = NOTEBOOKS / f"{name}.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    dirty = [
+        index
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
+    ]
+    assert not dirty, (
+        f"{path.relative_to(ROOT)}: cells {dirty} carry outputs or execution counts; "
+        "clear all outputs and save again"
+    )
+
+
+@pytest.mark.parametrize("name", FOUND)
+def test_notebook_uses_the_public_api(name: str) -> None:
+    notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code":
+            found = PRIVATE.search(cell.source)
+            assert found is None, f"{name} cell {index} uses a private name: {found.group(0)!r}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FOUND)
+def test_notebook_runs_and_saves_its_figure(name: str, kernel_specs: KernelSpecManager) -> None:
+    written = [FIGURES / f"{name}.png", *(ROOT / p for p in ALSO_WRITTEN.get(name, []))]
+    for path in written:
+        path.unlink(missing_ok=True)
+    inputs = {path: path.read_bytes() for path in (ROOT / "data").iterdir() if path.is_file()}
+
+    seconds = execute(name, NOTEBOOKS, kernel_specs)
+
+    assert seconds < TIME_LIMIT, f"{name} took {seconds:.1f} s (limit {TIME_LIMIT:.0f} s)"
+    for path in written:
+        assert path.is_file(), f"{name} did not write {path.relative_to(ROOT)}"
+    assert written[0].stat().st_size > 10_000, f"{written[0]} looks empty"
+    changed = [p.name for p, content in inputs.items() if p.read_bytes() != content]
+    assert not changed, f"{name} changed the sample's files: {changed}"
+    for path in written[1:]:
+        if path.suffix == ".toml":  # a config written for `recommender run`: it must load
+            assert set(load_config(path).sites) == set(load_config(SAMPLE).sites)
+
+
+@pytest.mark.slow
+def test_notebook_runs_from_the_repository_root(kernel_specs: KernelSpecManager) -> None:
+    execute("01-corpus", ROOT, kernel_specs)
+    assert (FIGURES / "01-corpus.png").is_file()
