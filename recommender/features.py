@@ -6,7 +6,7 @@ frame, so it works in ``Pipeline``, ``clone`` and ``GridSearchCV``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
+
+if TYPE_CHECKING:
+    from recommender.config import FeaturesConfig
 
 
 class ArticleVectorizer(TransformerMixin, BaseEstimator):
@@ -242,3 +245,24 @@ class ArticleVectorizer(TransformerMixin, BaseEstimator):
         terms = self.counter_.get_feature_names_out()
         categories = np.array([f"category={c}" for c in self.categories_], dtype=object)
         return np.concatenate([terms.astype(object), categories])
+
+
+def vectorizer_from_config(
+    features: FeaturesConfig, *, category_column: str = "category_key", n_articles: int = 2
+) -> ArticleVectorizer:
+    """An unfitted :class:`ArticleVectorizer` with the settings of a config's
+    ``[features]`` section. ``max_df`` is relaxed for a single article (any
+    fraction of one document would drop every term)."""
+    return ArticleVectorizer(
+        title_weight=features.title_weight,
+        body_weight=features.body_weight,
+        category_weight=features.category_weight,
+        category_column=category_column,
+        analyzer=features.analyzer,
+        ngram_range=(features.ngram_range[0], features.ngram_range[1]),
+        min_df=features.min_df,
+        max_df=features.max_df if n_articles > 1 else 1.0,
+        max_features=features.max_features,
+        stop_words=features.stop_words,
+        sublinear_tf=features.sublinear_tf,
+    )

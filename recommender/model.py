@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from recommender.artifact import load_artifact, save_artifact
 from recommender.config import Config
 from recommender.errors import ArtifactError, InputError
-from recommender.features import ArticleVectorizer
+from recommender.features import vectorizer_from_config
 from recommender.lists import Item, RecommendationList, SerializedList
 from recommender.mix import (
     MixedLists,
@@ -114,19 +114,8 @@ class Recommender:
         progress = progress or StageTimer()
         articles = self._prepare(articles, now)
         with progress.stage("features", total=len(articles)):
-            f = self.config.features
-            self.vectorizer_ = ArticleVectorizer(
-                title_weight=f.title_weight,
-                body_weight=f.body_weight,
-                category_weight=f.category_weight,
-                category_column="category_key",
-                analyzer=f.analyzer,
-                ngram_range=(f.ngram_range[0], f.ngram_range[1]),
-                min_df=f.min_df,
-                max_df=f.max_df if len(articles) > 1 else 1.0,
-                max_features=f.max_features,
-                stop_words=f.stop_words,
-                sublinear_tf=f.sublinear_tf,
+            self.vectorizer_ = vectorizer_from_config(
+                self.config.features, n_articles=len(articles)
             )
             try:
                 self.X_ = self.vectorizer_.fit_transform(articles)

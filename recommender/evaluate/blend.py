@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
 from recommender.config import FeaturesConfig, MixConfig
-from recommender.features import ArticleVectorizer
+from recommender.features import vectorizer_from_config
 
 BLEND_METHODS: dict[str, str] = {
     "content": "content only (history profile)",
@@ -41,19 +41,8 @@ def article_features(
 ) -> sp.csr_matrix:
     """Feature rows of ``articles`` with the engine's vectorizer settings; the
     category column is the articles' own ``category`` (network-wide in MIND)."""
-    f = features or FeaturesConfig()
-    vectorizer = ArticleVectorizer(
-        title_weight=f.title_weight,
-        body_weight=f.body_weight,
-        category_weight=f.category_weight,
-        category_column="category",
-        analyzer=f.analyzer,
-        ngram_range=(f.ngram_range[0], f.ngram_range[1]),
-        min_df=f.min_df,
-        max_df=f.max_df if len(articles) > 1 else 1.0,
-        max_features=f.max_features,
-        stop_words=f.stop_words,
-        sublinear_tf=f.sublinear_tf,
+    vectorizer = vectorizer_from_config(
+        features or FeaturesConfig(), category_column="category", n_articles=len(articles)
     )
     return sp.csr_matrix(vectorizer.fit_transform(articles))
 
