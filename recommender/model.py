@@ -45,6 +45,10 @@ from recommender.trending import trend_scores
 
 ARTIFACT_KIND = "recommender.model.Recommender"
 
+#: What :meth:`Recommender.fit_partitioned` calls to compute every article's
+#: neighbours and list: ``(model, mixer, progress) -> (neighbors, lists)``.
+ArticleScorer = Callable[["Recommender", Mixer, StageTimer], tuple[Neighbors, MixedLists]]
+
 
 def category_keys(articles: pd.DataFrame, config: Config) -> pd.Series:
     """Network-wide category key of each article.
@@ -112,21 +116,46 @@ class Recommender:
         (events already tied to article ids); ``now`` defaults as in
         :func:`reference_time`."""
         progress = progress or StageTimer()
-        articles = self._prepare(articles, now)
-        with progress.stage("features", total=len(articles)):
-            self.vectorizer_ = vectorizer_from_config(
-                self.config.features, n_articles=len(articles)
-            )
-            try:
-                self.X_ = self.vectorizer_.fit_transform(articles)
-            except ValueError as error:  # e.g. every word is a stop word
-                raise InputError(f"cannot build text features: {error}") from None
-            self.vocabulary_fitted_at_ = self.now_
-        self._eligibility()
-        with progress.stage("similarity", total=len(articles)) as advance:
+        self._fit_features(articles, now, progress)
+        with progress.stage("similarity", total=len(self.articles_)) as advance:
             self.neighbors_ = self._neighbors(candidates=self.eligible_, on_progress=advance)
-        self.update_stats_ = {"incremental": False, "rows_recomputed": len(articles)}
+        self.update_stats_ = {"incremental": False, "rows_recomputed": len(self.articles_)}
         return self._score(events, progress)
+
+    def fit_partitioned(
+        self,
+        articles: pd.DataFrame,
+        events: pd.DataFrame,
+        score_articles: ArticleScorer,
+        now: datetime | pd.Timestamp | None = None,
+        progress: StageTimer | None = None,
+    ) -> Recommender:
+        """:meth:`fit`, with every article's neighbours and list computed by
+        ``score_articles`` (e.g. partition by partition on a cluster).
+
+        Features, eligibility, trending and near-duplicates are computed here
+        first; then ``score_articles(self, mixer, progress)`` returns the
+        neighbours of every article and their lists (both in row order), as
+        :meth:`fit` computes them with ``mixer`` (this run's :class:`Mixer`).
+        The site and network pages are mixed here.
+        """
+        progress = progress or StageTimer()
+        self._fit_features(articles, now, progress)
+        self._trend_and_groups(events, progress)
+        mixer = self._mixer()
+        neighbors, article_lists = score_articles(self, mixer, progress)
+        n = len(self.articles_)
+        if len(neighbors.indices) != n or len(article_lists) != n:
+            raise ValueError(
+                f"score_articles returned {len(neighbors.indices)} neighbour rows and "
+                f"{len(article_lists)} lists for {n} articles"
+            )
+        self.neighbors_ = neighbors
+        self.update_stats_ = {"incremental": False, "rows_recomputed": n}
+        with progress.stage("pages"):
+            self.lists_ = concat_lists([article_lists, mixer.for_pages()])
+        self.timings_ = dict(progress.timings)
+        return self
 
     def update(
         self,
@@ -188,6 +217,26 @@ class Recommender:
         return model._score(events, progress)
 
     # -- stages ----------------------------------------------------------------
+    def _fit_features(
+        self,
+        articles: pd.DataFrame,
+        now: datetime | pd.Timestamp | None,
+        progress: StageTimer,
+    ) -> None:
+        """Prepare the articles, fit the vectorizer and transform them, and
+        mark which may be recommended."""
+        articles = self._prepare(articles, now)
+        with progress.stage("features", total=len(articles)):
+            self.vectorizer_ = vectorizer_from_config(
+                self.config.features, n_articles=len(articles)
+            )
+            try:
+                self.X_ = self.vectorizer_.fit_transform(articles)
+            except ValueError as error:  # e.g. every word is a stop word
+                raise InputError(f"cannot build text features: {error}") from None
+            self.vocabulary_fitted_at_ = self.now_
+        self._eligibility()
+
     def _prepare(self, articles: pd.DataFrame, now: datetime | pd.Timestamp | None) -> pd.DataFrame:
         if len(articles) == 0:
             raise InputError("no valid articles to recommend from")
@@ -279,6 +328,23 @@ class Recommender:
 
     def _score(self, events: pd.DataFrame, progress: StageTimer) -> Recommender:
         """Trending, near-duplicates and the mix, from features and neighbours."""
+        self._trend_and_groups(events, progress)
+        articles = self.articles_
+        with progress.stage("mix", total=len(articles)) as advance:
+            mixer = self._mixer()
+            self.lists_ = concat_lists(
+                [
+                    mixer.for_articles(
+                        np.arange(len(articles)), self.neighbors_, on_progress=advance
+                    ),
+                    mixer.for_pages(),
+                ]
+            )
+        self.timings_ = dict(progress.timings)
+        return self
+
+    def _trend_and_groups(self, events: pd.DataFrame, progress: StageTimer) -> None:
+        """Trend scores and near-duplicate groups (they need no neighbours)."""
         config = self.config
         articles = self.articles_
         with progress.stage("trending"):
@@ -301,18 +367,6 @@ class Recommender:
                 kernel=config.similarity.kernel,
                 n_jobs=config.similarity.n_jobs,
             )
-        with progress.stage("mix", total=len(articles)) as advance:
-            mixer = self._mixer()
-            self.lists_ = concat_lists(
-                [
-                    mixer.for_articles(
-                        np.arange(len(articles)), self.neighbors_, on_progress=advance
-                    ),
-                    mixer.for_pages(),
-                ]
-            )
-        self.timings_ = dict(progress.timings)
-        return self
 
     def _mixer(self) -> Mixer:
         """The run's :class:`Mixer` (built on first use, not saved)."""
@@ -406,22 +460,80 @@ class Recommender:
             )
 
     def list_payloads(
-        self, run_id: str, generated_at: str | None = None, *, chunk: int = 20_000
+        self, run_id: str, generated_at: str | None = None, *, chunk: int = 100_000
     ) -> Iterator[SerializedList]:
         """The lists of :meth:`recommendation_lists`, already as JSON, built in
-        bulk: each article's card (id, site, names, title, links) is encoded
-        once and the numbers of ``chunk`` lists at a time. This is what the
-        batch publishes; it decodes to the same :class:`RecommendationList`."""
+        bulk: the card (id, site, names, title, links) of each article that
+        appears in a list is encoded once, and the items of ``chunk`` lists at a
+        time are put together by Arrow's string kernels. This is what the batch
+        publishes; it decodes to the same :class:`RecommendationList`."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         self._check_fitted()
         generated_at = generated_at or datetime.now(UTC).isoformat(timespec="seconds")
-        a = self.articles_
+        lists = self.lists_
+        shown = np.unique(lists.items[lists.items >= 0])
+        cards = pa.array(self._cards(shown), type=pa.string())
+        card_at = np.full(len(self.articles_), -1, dtype=np.int64)
+        card_at[shown] = np.arange(len(shown))
+        dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+        tail = "]," + dumps({"run_id": run_id, "generated_at": generated_at, "fallback": False})[1:]
+        min_relevance = self.config.mix.min_relevance
+        for start in range(0, len(lists), chunk):
+            stop = min(start + chunk, len(lists))
+            rows = lists.items[start:stop]
+            valid = rows >= 0
+            offsets = np.concatenate([[0], np.cumsum(valid.sum(axis=1))]).astype(np.int64)
+            numbers = [
+                _json_numbers(_rounded(getattr(lists, part)[start:stop])[valid])
+                for part in ("score", "relevance", "trend", "freshness")
+            ]
+            reasons = np.where(
+                lists.relevance[start:stop][valid] >= min_relevance,
+                ',"reason":"related"}',
+                ',"reason":"trending"}',
+            )
+            items = pc.binary_join_element_wise(
+                cards.take(pa.array(card_at[rows[valid]])),
+                ',"score":',
+                numbers[0],
+                ',"relevance":',
+                numbers[1],
+                ',"trend":',
+                numbers[2],
+                ',"freshness":',
+                numbers[3],
+                pa.array(reasons, type=pa.string()),
+                "",
+            )
+            if isinstance(items, pa.ChunkedArray):
+                items = items.combine_chunks()
+            joined = pc.binary_join(
+                pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), items), ","
+            )
+            source_ids = [str(source_id) for source_id in lists.source_ids[start:stop]]
+            heads = [
+                f'{{"source_id":{encode_string(source_id)},"site":'
+                f'{"null" if site is None else encode_string(site)},"items":['
+                for source_id, site in zip(source_ids, lists.source_sites[start:stop], strict=True)
+            ]
+            payloads = pc.binary_join_element_wise(
+                pa.array(heads, type=pa.string()), joined, tail, ""
+            )
+            for source_id, payload in zip(source_ids, payloads.to_pylist(), strict=True):
+                yield SerializedList(source_id, payload)
+
+    def _cards(self, rows: np.ndarray) -> list[str]:
+        """Each article's item fields as JSON, left open for the item's numbers."""
+        a = self.articles_.iloc[rows]
         names = {key: site.display_name for key, site in self.config.sites.items()}
         dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
         columns = [
             a[name].astype(object).where(a[name].notna(), None).tolist()
             for name in ("article_id", "site", "category", "title", "url", "image_url")
         ]
-        cards = [
+        return [
             dumps(
                 {
                     "article_id": article_id,
@@ -432,36 +544,9 @@ class Recommender:
                     "url": url,
                     "image_url": image_url,
                 }
-            )[:-1]  # left open for the item's numbers
+            )[:-1]
             for article_id, site, category, title, url, image_url in zip(*columns, strict=True)
         ]
-        lists = self.lists_
-        min_relevance = self.config.mix.min_relevance
-        tail = dumps({"run_id": run_id, "generated_at": generated_at, "fallback": False})[1:]
-        for start in range(0, len(lists), chunk):
-            stop = min(start + chunk, len(lists))
-            rows = lists.items[start:stop].tolist()
-            score, relevance, trend, freshness = (
-                _rounded(getattr(lists, part)[start:stop]).tolist()
-                for part in ("score", "relevance", "trend", "freshness")
-            )
-            related = (lists.relevance[start:stop] >= min_relevance).tolist()
-            for i in range(stop - start):
-                items = ",".join(
-                    f'{cards[r]},"score":{score[i][j]},"relevance":{relevance[i][j]},'
-                    f'"trend":{trend[i][j]},"freshness":{freshness[i][j]},'
-                    f'"reason":"{"related" if related[i][j] else "trending"}"}}'
-                    for j, r in enumerate(rows[i])
-                    if r >= 0
-                )
-                source_id = str(lists.source_ids[start + i])
-                site = lists.source_sites[start + i]
-                site_json = "null" if site is None else encode_string(site)
-                yield SerializedList(
-                    source_id,
-                    f'{{"source_id":{encode_string(source_id)},"site":{site_json},'
-                    f'"items":[{items}],{tail}',
-                )
 
     def recommend_unseen(
         self, article: Mapping[str, Any], k: int | None = None
@@ -608,9 +693,20 @@ def _assemble_rows(
     return matrix
 
 
+def _json_numbers(values: np.ndarray) -> Any:
+    """float64 values as Arrow strings that JSON reads back as the same floats
+    (Arrow's shortest round-trip form; integral values get ``.0`` so that they
+    stay floats)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.cast(pa.array(values, type=pa.float64()), pa.string())
+    return pc.replace_substring_regex(text, pattern=r"^(-?[0-9]+)$", replacement=r"\1.0")
+
+
 def _rounded(values: np.ndarray) -> np.ndarray:
     """Score parts as published: float64, 6 decimals (one rule for both list forms)."""
     return np.round(values.astype(np.float64), 6)
 
 
-__all__ = ["Recommender", "category_keys", "reference_time"]
+__all__ = ["ArticleScorer", "Recommender", "category_keys", "reference_time"]

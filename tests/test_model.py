@@ -3,7 +3,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recommender import artifact
 from recommender.errors import ArtifactError, InputError
@@ -116,3 +119,15 @@ def test_bulk_json_decodes_to_the_same_lists(model: Recommender) -> None:
     fast = list(model.list_payloads("r", "2021-03-08T00:00:00+00:00", chunk=4))
     assert [f.source_id for f in fast] == [s.source_id for s in slow]
     assert [f.decode() for f in fast] == slow
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), max_size=50))
+@settings(max_examples=100, deadline=None)
+def test_bulk_numbers_read_back_as_the_same_floats(values) -> None:
+    from recommender.model import _json_numbers, _rounded
+
+    rounded = _rounded(np.array(values, dtype=np.float64))
+    texts = _json_numbers(rounded).to_pylist()
+    decoded = [json.loads(text) for text in texts]
+    assert all(isinstance(value, float) for value in decoded)
+    assert decoded == rounded.tolist()
