@@ -422,31 +422,38 @@ class Recommender:
         or only those at ``positions`` of :attr:`lists_` (or of ``lists``)."""
         self._check_fitted()
         generated_at = generated_at or datetime.now(UTC).isoformat(timespec="seconds")
-        a = self.articles_
+        lists = self.lists_ if lists is None else lists
+        chosen = np.arange(len(lists)) if positions is None else np.fromiter(positions, int)
+        # The item fields of just the articles these lists show.
+        shown = np.unique(lists.items[chosen][lists.items[chosen] >= 0])
+        a = self.articles_.iloc[shown]
         names = {key: site.display_name for key, site in self.config.sites.items()}
-        columns = {
-            name: a[name].astype(object).where(a[name].notna(), None).to_numpy()
+        field = {
+            name: dict(
+                zip(
+                    shown.tolist(), a[name].astype(object).where(a[name].notna(), None), strict=True
+                )
+            )
             for name in ("article_id", "site", "category", "title", "url", "image_url")
         }
-        site_names = np.array([names.get(s, s) for s in columns["site"]], dtype=object)
-        lists = self.lists_ if lists is None else lists
+        site_names = {r: names.get(str(site), str(site)) for r, site in field["site"].items()}
         min_relevance = self.config.mix.min_relevance
-        for i in range(len(lists)) if positions is None else positions:
-            rows = lists.items[i]
-            n_items = int((rows >= 0).sum())
+        for i in chosen.tolist():
+            rows = lists.items[i].tolist()
+            n_items = sum(r >= 0 for r in rows)
             score, relevance, trend, freshness = (
                 _rounded(getattr(lists, part)[i])
                 for part in ("score", "relevance", "trend", "freshness")
             )
             items = tuple(
                 Item(
-                    article_id=columns["article_id"][r],
-                    site=columns["site"][r],
+                    article_id=field["article_id"][r],
+                    site=field["site"][r],
                     site_name=site_names[r],
-                    category=columns["category"][r] or "",
-                    title=columns["title"][r],
-                    url=columns["url"][r],
-                    image_url=columns["image_url"][r],
+                    category=field["category"][r] or "",
+                    title=field["title"][r],
+                    url=field["url"][r],
+                    image_url=field["image_url"][r],
                     score=float(score[j]),
                     relevance=float(relevance[j]),
                     trend=float(trend[j]),
