@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -83,13 +84,37 @@ class LoggedStages(StageTimer):
         print(f"  {name} done", file=sys.stderr, flush=True)
 
 
+def scale_inputs(
+    articles: pd.DataFrame, n_candidates: int, *, slack_days: float = 1e-6
+) -> tuple[Any, pd.DataFrame]:
+    """The config and traffic of a scale run on validated ``articles``: the
+    newest ``n_candidates`` are eligible (the freshness window ends
+    ``slack_days`` past the oldest of them), 20 views per eligible article."""
+    from recommender.config import parse_config
+    from recommender.schema import validate_events
+
+    newest = np.sort(articles["published_at"].to_numpy())[::-1]
+    cutoff = pd.Timestamp(newest[min(n_candidates, len(newest)) - 1])
+    max_age_days = float((NOW - cutoff) / pd.Timedelta(days=1)) + slack_days
+    eligible = (articles["published_at"] >= cutoff).to_numpy()
+    events = validate_events(synthetic_views(articles, eligible, 20 * int(eligible.sum()))).valid
+    config = parse_config(
+        {
+            "sites": {s: {"display_name": s.title()} for s in sorted(set(articles["site"]))},
+            "run": {"now": NOW.isoformat()},
+            "features": {"max_df": 0.5, "min_df": 2},
+            "mix": {"max_age_days": max_age_days},
+        }
+    )
+    return config, events
+
+
 def run_one(n: int, n_candidates: int, corpus_cache: Path) -> dict:
     """Run the engine once at size ``n``; return timings and peak memory."""
     from recommender.batch import _counted  # the batch's own publish path
-    from recommender.config import parse_config
     from recommender.lists import RunInfo
     from recommender.model import Recommender
-    from recommender.schema import validate_articles, validate_events
+    from recommender.schema import validate_articles
     from recommender.store import open_store
 
     timings: dict[str, float] = {}
@@ -105,20 +130,7 @@ def run_one(n: int, n_candidates: int, corpus_cache: Path) -> dict:
     started = time.perf_counter()
     articles = validate_articles(raw).valid
     timings["validate"] = time.perf_counter() - started
-    newest = np.sort(articles["published_at"].to_numpy())[::-1]
-    cutoff = newest[min(n_candidates, len(newest)) - 1]
-    max_age_days = float((NOW - pd.Timestamp(cutoff)) / pd.Timedelta(days=1)) + 1e-6
-    eligible = (articles["published_at"] >= cutoff).to_numpy()
-    events = validate_events(synthetic_views(articles, eligible, 20 * int(eligible.sum()))).valid
-
-    config = parse_config(
-        {
-            "sites": {s: {"display_name": s.title()} for s in sorted(set(articles["site"]))},
-            "run": {"now": NOW.isoformat()},
-            "features": {"max_df": 0.5, "min_df": 2},
-            "mix": {"max_age_days": max_age_days},
-        }
-    )
+    config, events = scale_inputs(articles, n_candidates)
     progress = LoggedStages()
     model = Recommender(config).fit(articles, events, progress=progress)
     timings.update(progress.timings)

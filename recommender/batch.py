@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -27,6 +28,9 @@ from recommender.model import Recommender
 from recommender.progress import StageTimer
 from recommender.schema import LoadResult, empty_events
 from recommender.store import open_store
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 _log = logging.getLogger(__name__)
 
@@ -145,13 +149,23 @@ def _fit_and_publish(
     rejects_path: str | Path | None,
 ) -> Recommender:
     """The run's stages; fills ``summary`` as they go."""
-    articles, events, unmatched = load_inputs(config, progress, rejects_path)
-    summary.articles_read, summary.articles_rejected = articles.n_read, articles.n_rejected
-    summary.events_read, summary.events_rejected = events.n_read, events.n_rejected
-    summary.events_unmatched = unmatched
-    summary.problems = articles.describe_problems(20) + events.describe_problems(20)
+    with _cluster(config, progress) as client:
+        articles, events, unmatched = load_inputs(config, progress, rejects_path)
+        summary.articles_read, summary.articles_rejected = articles.n_read, articles.n_rejected
+        summary.events_read, summary.events_rejected = events.n_read, events.n_rejected
+        summary.events_unmatched = unmatched
+        summary.problems = articles.describe_problems(20) + events.describe_problems(20)
 
-    model = Recommender(config).fit(articles.valid, events.valid, now=now, progress=progress)
+        if client is None:
+            model = Recommender(config).fit(
+                articles.valid, events.valid, now=now, progress=progress
+            )
+        else:
+            from recommender.distributed import fit_on_cluster
+
+            model = fit_on_cluster(
+                client, config, articles.valid, events.valid, now=now, progress=progress
+            )
     summary.now = model.now_.isoformat()
     summary.articles = len(model.articles_)
     summary.eligible = int(model.eligible_.sum())
@@ -182,6 +196,24 @@ def _fit_and_publish(
         summary.model_path = str(config.store.model_path)
     summary.timings = dict(progress.timings)
     return model
+
+
+@contextmanager
+def _cluster(config: Config, progress: StageTimer) -> Iterator[Client | None]:
+    """A client of the Dask cluster named by ``run.cluster`` (connected
+    before the inputs are read, so that an unreachable one fails at once),
+    or None to fit in this process."""
+    if config.run.cluster is None:
+        yield None
+        return
+    from recommender.distributed import connect
+
+    with ExitStack() as stack:
+        with progress.stage("cluster"):
+            client = stack.enter_context(
+                connect(config.run.cluster, timeout=config.run.cluster_timeout_seconds)
+            )
+        yield client
 
 
 def _record_failure(

@@ -188,10 +188,22 @@ class RunConfig(_Section):
     """``now``: the run's reference time for decay and freshness (ISO 8601 with
     a UTC offset); absent means the current time. ``max_rejected_fraction``: a
     run whose inputs reject more than this fraction of rows fails instead of
-    publishing lists built from a broken export."""
+    publishing lists built from a broken export. ``cluster``: compute the
+    neighbours and lists on a Dask cluster (see :mod:`recommender.distributed`)
+    instead of in this process: a scheduler's address (``tcp://host:8786``) or
+    ``local:N`` for N worker processes on this machine; absent means no cluster.
+    ``cluster_timeout_seconds``: how long to wait for the scheduler to answer
+    and for its first worker before the run fails."""
 
     now: datetime | None = None
     max_rejected_fraction: float = Field(default=0.2, ge=0, le=1)
+    cluster: str | None = None
+    cluster_timeout_seconds: PositiveFloat = 30.0
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster_address(cls, value: str | None) -> str | None:
+        return None if value is None else validate_cluster_address(value)
 
     @field_validator("now")
     @classmethod
@@ -199,6 +211,35 @@ class RunConfig(_Section):
         if value is not None and value.tzinfo is None:
             raise ValueError("needs a UTC offset, e.g. 2021-03-08T00:00:00Z")
         return value
+
+
+_LOCAL_CLUSTER = re.compile(r"^local:(\d+)$")
+_SCHEDULER_ADDRESS = re.compile(
+    r"^(?:(?:tcp|tls|ws|wss|ucx)://)?(?:[^\s:/\[\]]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$"
+)
+
+
+def validate_cluster_address(value: str) -> str:
+    """``value`` if it names a Dask cluster: ``local:N`` (N >= 1 worker
+    processes on this machine) or a scheduler's address, ``host:port`` or
+    ``scheme://host:port`` (scheme tcp, tls, ws, wss or ucx); else ValueError."""
+    local = _LOCAL_CLUSTER.match(value)
+    if local:
+        if int(local.group(1)) < 1:
+            raise ValueError(f"{value!r}: a local cluster needs at least 1 worker, e.g. local:2")
+        return value
+    if not _SCHEDULER_ADDRESS.match(value):
+        raise ValueError(
+            f"{value!r} is not a Dask scheduler address: expected local:N, host:port "
+            "or tcp://host:port"
+        )
+    return value
+
+
+def local_cluster_workers(address: str) -> int | None:
+    """N of a ``local:N`` cluster address; None for a scheduler's address."""
+    local = _LOCAL_CLUSTER.match(address)
+    return int(local.group(1)) if local else None
 
 
 class Config(_Section):

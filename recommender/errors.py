@@ -33,3 +33,8 @@ class ArtifactError(RecommenderError):
 
 class StoreError(RecommenderError):
     """The recommendation store is unreachable or not a store of this package."""
+
+
+class ClusterError(RecommenderError):
+    """The Dask cluster a run was pointed at is unreachable, has no workers, or
+    lost what it could not recompute (names the scheduler's address)."""

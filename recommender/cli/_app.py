@@ -1,8 +1,8 @@
 """The ``recommender`` command group and what its subcommands share.
 
 Exit codes: 0 success; 2 bad configuration or usage; 3 bad input data;
-4 store unavailable; 1 any other (internal) failure. A failed run publishes
-nothing: the previous lists stay served.
+4 store (or Dask cluster) unavailable; 1 any other (internal) failure. A
+failed run publishes nothing: the previous lists stay served.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from rich.table import Table
 
 from recommender.errors import (
     ArtifactError,
+    ClusterError,
     ConfigError,
     InputError,
     RecommenderError,
@@ -71,6 +72,10 @@ def errors_to_exit_codes() -> Iterator[None]:
         sys.exit(EXIT_INPUT)
     except StoreError as error:
         err.print(f"[bold red]store error:[/] {error}", markup=True, highlight=False)
+        sys.exit(EXIT_STORE)
+    except ClusterError as error:
+        # Like an unavailable store: nothing was published, a retry may succeed.
+        err.print(f"[bold red]cluster error:[/] {error}", markup=True, highlight=False)
         sys.exit(EXIT_STORE)
     except ArtifactError as error:
         err.print(f"[bold red]model error:[/] {error}", markup=True, highlight=False)

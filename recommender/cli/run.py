@@ -98,16 +98,35 @@ def print_summary(summary: Any, console: Console) -> None:
     metavar="CSV",
     help="Write every rejected input row (file, row, field, reason) to this CSV.",
 )
+@click.option(
+    "--cluster",
+    metavar="ADDRESS",
+    help="Score on a Dask cluster: a scheduler's address (tcp://host:8786) or local:N "
+    "for N worker processes on this machine (default: the config's run.cluster, else "
+    "this process).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars, summary or block.")
 def run(
-    config_path: str | None, now: str | None, show: str | None, rejects: str | None, quiet: bool
+    config_path: str | None,
+    now: str | None,
+    show: str | None,
+    rejects: str | None,
+    cluster: str | None,
+    quiet: bool,
 ) -> None:
     """Load articles and traffic, fit, score every article, publish all lists."""
     from recommender.batch import run_batch
-    from recommender.config import load_config
+    from recommender.config import load_config, validate_cluster_address
 
     with errors_to_exit_codes():
         config = load_config(resolve_config_path(config_path))
+        if cluster is not None:
+            try:
+                address = validate_cluster_address(cluster)
+            except ValueError as error:
+                raise ConfigError(f"--cluster: {error}") from None
+            run_section = config.run.model_copy(update={"cluster": address})
+            config = config.model_copy(update={"run": run_section})
         reference = None
         if now:
             try:
@@ -136,6 +155,19 @@ def run(
         source = show or _default_show(model, config)
         if source:
             _print_page(model, config, source)
+
+
+# `recommender batch`: the batch job under the name a scheduler's entry (cron,
+# Airflow, a Kubernetes CronJob) reads best; the same options as `run`.
+cli.add_command(
+    click.Command(
+        "batch",
+        params=run.params,
+        callback=run.callback,
+        help="The batch job: the same as `recommender run` (same options).",
+        short_help="The batch job (the same as run).",
+    )
+)
 
 
 def _print_page(model: Any, config: Any, source: str) -> None:
