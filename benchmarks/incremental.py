@@ -40,10 +40,17 @@ from recommender.schema import validate_articles  # noqa: E402
 from recommender.store import open_store  # noqa: E402
 
 
-def publish(model: Recommender, folder: Path, run_id: str) -> float:
-    store = open_store(folder / "lists.sqlite", keep_runs=2)
+def publish(model: Recommender, folder: Path, run_id: str, *, changes: bool = False) -> float:
+    """Seconds to publish every list of ``model``, or with ``changes`` only
+    those that changed since the run it was updated from (as the batch does)."""
+    store = open_store(folder / "lists.sqlite", keep_runs=3)
     started = time.perf_counter()
-    store.publish(_counted(model.list_payloads(run_id), lambda _: None), RunInfo(run_id, "now"))
+    run = RunInfo(run_id, "now")
+    if changes:
+        lists = model.list_payloads(run_id, rows=model.changed_lists_)
+        store.publish_changes(_counted(lists, lambda _: None), run, removed=model.removed_sources_)
+    else:
+        store.publish(_counted(model.list_payloads(run_id), lambda _: None), run)
     store.close()
     return time.perf_counter() - started
 
@@ -122,7 +129,9 @@ def main() -> None:
             started = time.perf_counter()
             updated = model.update(later, events, progress=LoggedStages(), incremental=incremental)
             seconds = time.perf_counter() - started
-            seconds += publish(updated, folder, f"update-{incremental}")
+            # Both on top of the full run: the incremental one writes only the changes.
+            open_store(folder / "lists.sqlite", keep_runs=3).rollback("full")
+            seconds += publish(updated, folder, f"update-{incremental}", changes=incremental)
             timings[incremental] = seconds
             results[incremental] = updated
             print(
@@ -133,6 +142,13 @@ def main() -> None:
         same = np.array_equal(
             results[True].neighbors_.indices, results[False].neighbors_.indices
         ) and np.array_equal(results[True].neighbors_.scores, results[False].neighbors_.scores)
+        same_lists = all(
+            np.array_equal(
+                getattr(results[True].lists_, name), getattr(results[False].lists_, name)
+            )
+            for name in ("source_ids", "items", "score", "relevance", "trend", "freshness")
+        )
+        print(f"incremental lists == full update's lists: {same_lists}", flush=True)
         changed = changed_fractions(model, results[True])
         print(
             "of the articles kept from the full run, "

@@ -17,17 +17,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from recommender.config import Config
-from recommender.errors import InputError, StoreError
+from recommender.errors import ArtifactError, InputError, StoreError
 from recommender.ingest import read_articles, read_events
 from recommender.ingest.matching import match_events
 from recommender.lists import PublishableList, RunInfo
-from recommender.model import Recommender
+from recommender.model import Recommender, reference_time
 from recommender.progress import StageTimer
 from recommender.schema import LoadResult, empty_events
-from recommender.store import open_store
+from recommender.store import Store, open_store
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -57,6 +58,12 @@ class RunSummary:
     model_path: str | None = None
     model_version: str = ""
     config_hash: str = ""
+    #: "fit" (vocabulary fitted in this run) or "update" (the saved model's
+    #: vocabulary reused, see ``run.refit_after_hours``), and why.
+    mode: str = "fit"
+    mode_reason: str = ""
+    #: Lists written to the store (an update writes only those that changed).
+    lists_written: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -156,7 +163,11 @@ def _fit_and_publish(
         summary.events_unmatched = unmatched
         summary.problems = articles.describe_problems(20) + events.describe_problems(20)
 
-        if client is None:
+        previous, summary.mode_reason = _previous_model(config, now)
+        if previous is not None:
+            summary.mode = "update"
+            model = previous.update(articles.valid, events.valid, now=now, progress=progress)
+        elif client is None:
             model = Recommender(config).fit(
                 articles.valid, events.valid, now=now, progress=progress
             )
@@ -183,15 +194,33 @@ def _fit_and_publish(
             summary.model_version,
             summary.to_dict(),
         )
-        store = open_store(config.store.url, keep_runs=config.store.keep_runs)
+        store = open_store(
+            config.store.url,
+            keep_runs=config.store.keep_runs,
+            compact_fraction=config.store.compact_fraction,
+        )
         try:
-            lists = model.list_payloads(summary.run_id, created_at)
-            store.publish(_counted(lists, advance), run)
+            rows = _changes_to_write(model, previous, store)
+            written = [0]
+            lists = _counted(
+                model.list_payloads(summary.run_id, created_at, rows=rows), advance, tally=written
+            )
+            if rows is None:
+                store.publish(lists, run)
+            else:
+                store.publish_changes(
+                    lists,
+                    run,
+                    removed=model.removed_sources_,
+                    based_on=previous.published_run_id_ if previous is not None else None,
+                )
+            summary.lists_written = written[0]
         finally:
             store.close()
 
     if config.store.model_path is not None:
         with progress.stage("save model"):
+            model.published_run_id_ = summary.run_id
             model.save(config.store.model_path)
         summary.model_path = str(config.store.model_path)
     summary.timings = dict(progress.timings)
@@ -237,10 +266,60 @@ def _record_failure(
 
 
 def _counted(
-    lists: Iterable[PublishableList], advance: Callable[[int], None], every: int = 1000
+    lists: Iterable[PublishableList],
+    advance: Callable[[int], None],
+    every: int = 1000,
+    *,
+    tally: list[int] | None = None,
 ) -> Iterator[PublishableList]:
-    """Pass ``lists`` through, reporting progress every ``every`` lists."""
+    """Pass ``lists`` through, reporting progress every ``every`` lists (and
+    counting them in ``tally[0]``)."""
     for i, lst in enumerate(lists, start=1):
         if i % every == 0:
             advance(every)
+        if tally is not None:
+            tally[0] = i
         yield lst
+
+
+def _previous_model(
+    config: Config, now: datetime | pd.Timestamp | None
+) -> tuple[Recommender | None, str]:
+    """The saved model to update instead of refitting (see
+    ``run.refit_after_hours``), or None; and why, in a few words."""
+    hours = config.run.refit_after_hours
+    path = config.store.model_path
+    if hours is None or path is None:
+        return None, "every run refits (run.refit_after_hours not set)"
+    if not Path(path).exists():
+        return None, f"no saved model at {path}"
+    try:
+        previous = Recommender.load(path)
+    except ArtifactError as error:
+        _log.warning("refitting: the saved model cannot be used: %s", error)
+        return None, f"the saved model cannot be used: {error}"
+    if previous.config.config_hash() != config.config_hash():
+        return None, "the configuration changed since the saved model"
+    age = (reference_time(config, now) - previous.vocabulary_fitted_at_) / pd.Timedelta(hours=1)
+    if age >= hours or age < 0:
+        return None, f"refit due: vocabulary fitted {age:.1f} h before this run (limit {hours:g} h)"
+    return previous, f"vocabulary fitted {age:.1f} h before this run (refit after {hours:g} h)"
+
+
+def _changes_to_write(
+    model: Recommender, previous: Recommender | None, store: Store
+) -> np.ndarray | None:
+    """Rows of ``model.lists_`` to write as changes to the served run, or
+    None to publish every list: after a fit, or when the store no longer
+    serves the run the saved model published (a rollback, another writer)."""
+    if previous is None:
+        return None
+    served = store.current_run_id()
+    if served is None or served != previous.published_run_id_:
+        _log.warning(
+            "publishing every list: the store serves run %s, the saved model published %s",
+            served,
+            previous.published_run_id_,
+        )
+        return None
+    return np.asarray(model.changed_lists_)

@@ -103,10 +103,13 @@ class SimilarityConfig(_Section):
     allows every cross-site pair. ``max_block_mb``: memory of the score blocks
     in flight, in MiB. ``kernel``: the sparse product (``auto``: MKL when
     installed, else SciPy; see :mod:`recommender.kernels`). ``n_jobs``:
-    threads (< 1: one per core).
+    threads (< 1: one per core). ``reserve``: neighbours kept beyond the
+    ``k`` (not shown) so that an update can replace the ones it loses
+    (changed or removed articles) without recomputing the list.
     """
 
     k: int = Field(default=30, ge=1, le=1000)
+    reserve: int = Field(default=10, ge=0, le=1000)
     min_similarity: NonNegativeFloat = 0.02
     allowed: dict[str, list[str]] | None = None
     max_block_mb: PositiveFloat = 256.0
@@ -177,11 +180,15 @@ class StoreConfig(_Section):
     """Where the lists are published. ``url``: ``sqlite:///relative/path``,
     ``sqlite:////absolute/path`` or a plain file path. ``keep_runs``: how many
     published runs are kept for rollback. ``model_path``: where the fitted
-    model artifact is written (optional)."""
+    model artifact is written (optional). ``compact_fraction``: a run that
+    updates the saved model writes only its changed lists, as a layer over
+    the last full run, until the layer would hold more than this fraction of
+    that run's lists; then it writes every list."""
 
     url: str = "sqlite:///recommendations.sqlite"
     keep_runs: int = Field(default=5, ge=1)
     model_path: Path | None = None
+    compact_fraction: float = Field(default=0.25, ge=0, le=1)
 
 
 class RunConfig(_Section):
@@ -193,12 +200,17 @@ class RunConfig(_Section):
     instead of in this process: a scheduler's address (``tcp://host:8786``) or
     ``local:N`` for N worker processes on this machine; absent means no cluster.
     ``cluster_timeout_seconds``: how long to wait for the scheduler to answer
-    and for its first worker before the run fails."""
+    and for its first worker before the run fails. ``refit_after_hours``:
+    with ``store.model_path`` set, a run *updates* the saved model instead of
+    refitting it while its vocabulary is younger than this (new and changed
+    articles are transformed, only the lists they affect are recomputed and
+    only changed lists are written); absent means every run refits."""
 
     now: datetime | None = None
     max_rejected_fraction: float = Field(default=0.2, ge=0, le=1)
     cluster: str | None = None
     cluster_timeout_seconds: PositiveFloat = 30.0
+    refit_after_hours: PositiveFloat | None = None
 
     @field_validator("cluster")
     @classmethod

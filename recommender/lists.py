@@ -160,6 +160,13 @@ class RunInfo:
     when given to :meth:`Store.publish`. ``summary``: the run's figures
     (input counts, coverage, seconds per stage). ``published_at`` and
     ``created_at``: ISO 8601, UTC. ``error``: why a failed run failed.
+    ``n_lists``: how many lists the run serves.
+
+    ``base_run_id``: for a *delta* run (written by
+    :meth:`Store.publish_changes`), the full run it stores its differences
+    from; empty for a full run. ``delta_rows``: how many rows a delta run
+    stores (its changed and added lists, plus one per list removed from its
+    base); 0 for a full run.
     """
 
     run_id: str
@@ -171,3 +178,10 @@ class RunInfo:
     n_lists: int = 0
     published_at: str = ""
     error: str = ""
+    base_run_id: str = ""
+    delta_rows: int = 0
+
+    @property
+    def is_delta(self) -> bool:
+        """Whether the run stores only its differences from ``base_run_id``."""
+        return bool(self.base_run_id)

@@ -37,11 +37,13 @@ from recommender.mix import (
 from recommender.progress import StageTimer
 from recommender.similarity import (
     Neighbors,
+    TitleLinks,
     cross_site_neighbors,
-    near_duplicate_groups,
+    merge_title_links,
+    title_links,
     top_k_per_row,
 )
-from recommender.trending import trend_scores
+from recommender.trending import TrendBaseline, trend_scores
 
 ARTIFACT_KIND = "recommender.model.Recommender"
 
@@ -101,6 +103,10 @@ class Recommender:
     timings_ : seconds per stage.
     """
 
+    #: The store run this model's lists were published as (set by the batch
+    #: before saving): an update builds on it only while it is still served.
+    published_run_id_: str | None = None
+
     def __init__(self, config: Config) -> None:
         self.config = config
 
@@ -118,7 +124,9 @@ class Recommender:
         progress = progress or StageTimer()
         self._fit_features(articles, now, progress)
         with progress.stage("similarity", total=len(self.articles_)) as advance:
-            self.neighbors_ = self._neighbors(candidates=self.eligible_, on_progress=advance)
+            self._set_neighbors(
+                self._neighbors(candidates=self.eligible_, deep=True, on_progress=advance)
+            )
         self.update_stats_ = {"incremental": False, "rows_recomputed": len(self.articles_)}
         return self._score(events, progress)
 
@@ -150,7 +158,7 @@ class Recommender:
                 f"score_articles returned {len(neighbors.indices)} neighbour rows and "
                 f"{len(article_lists)} lists for {n} articles"
             )
-        self.neighbors_ = neighbors
+        self._set_neighbors(neighbors)  # no reserve: an update recomputes what it loses
         self.update_stats_ = {"incremental": False, "rows_recomputed": n}
         with progress.stage("pages"):
             self.lists_ = concat_lists([article_lists, mixer.for_pages()])
@@ -167,54 +175,78 @@ class Recommender:
         incremental: bool = True,
     ) -> Recommender:
         """A new model for the current ``articles`` and ``events`` that keeps
-        this one's vocabulary (no refit), recomputing only what changed.
+        this one's fitted state (no refit): the vocabulary, the title
+        vectorizer of the near-duplicate check and the trend baseline (see
+        :class:`~recommender.trending.TrendBaseline`); only what changed is
+        recomputed.
 
         Unchanged articles keep their feature rows; new and changed ones are
-        transformed with the fitted vectorizer. Neighbour lists are recomputed
-        in full only for new and changed articles and for articles that lost a
-        neighbour (removed, changed, or out of the freshness window); every
-        other list merges its previous neighbours with the newly eligible
-        candidates, which gives exactly the lists of a full computation on the
-        same vocabulary. ``incremental=False`` does that full computation (the
-        reference). Trending, near-duplicates and the mix are recomputed:
-        they move with time. ``update_stats_`` tells what was recomputed.
+        transformed. An unchanged article's neighbours are its previous ones
+        (``neighbors_`` and the ``similarity.reserve`` behind them) less the
+        candidates it lost (removed, changed, out of the freshness window),
+        merged with its best among the arriving candidates; only articles
+        left with fewer than k known neighbours, and new and changed ones,
+        are computed in full. Near-duplicate pairs are computed only for the
+        titles that arrived. A list whose inputs (neighbours, its site's
+        trending pool, its candidates' trend, freshness, eligibility and
+        group) are all as before is copied, not mixed. The result equals the
+        full computation on the same fitted state, ``incremental=False``.
+
+        ``changed_lists_`` marks the lists whose published form differs from
+        this model's and ``removed_sources_`` names the lists gone: what
+        :meth:`~recommender.store.Store.publish_changes` writes.
+        ``update_stats_`` tells what was recomputed.
         """
         self._check_fitted()
         progress = progress or StageTimer()
         model = Recommender(self.config)
-        articles = model._prepare(articles, now)
-        model.vectorizer_ = self.vectorizer_
-        model.vocabulary_fitted_at_ = self.vocabulary_fitted_at_
-        n = len(articles)
-        with progress.stage("features", total=n):
-            hashes = _content_hashes(articles)
+        with progress.stage("features", total=len(articles)):
+            articles = model._prepare(articles, now)
+            hashes = model.content_hashes_
             previous = pd.Index(self.articles_["article_id"]).get_indexer(articles["article_id"])
             same = previous >= 0
             same[same] = self.content_hashes_[previous[same]] == hashes[same]
+            model.vectorizer_ = self.vectorizer_
+            model.vocabulary_fitted_at_ = self.vocabulary_fitted_at_
             model.X_ = _assemble_rows(
                 self.X_,
                 previous,
                 same,
                 lambda rows: model.vectorizer_.transform(articles.iloc[rows]),
             )
+        n = len(articles)
         model._eligibility()
+        # Ties rank by row: reusing old results is exact when kept articles keep their order.
+        ordered = bool(np.all(np.diff(previous[same]) > 0))
+        reuse = incremental and ordered
         with progress.stage("similarity", total=n) as advance:
-            # Ties rank by row: merging is exact when kept articles keep their order.
-            ordered = bool(np.all(np.diff(previous[same]) > 0))
-            if incremental and ordered and self.config == model.config:
-                model.neighbors_, recomputed = model._merge_neighbors(self, previous, same, advance)
+            if reuse:
+                recomputed = model._merge_neighbors(self, previous, same, advance)
             else:
-                model.neighbors_ = model._neighbors(candidates=model.eligible_, on_progress=advance)
+                model._set_neighbors(
+                    model._neighbors(candidates=model.eligible_, deep=True, on_progress=advance)
+                )
                 recomputed = n
+        # The trend baseline is fitted with the vocabulary, and reused with it.
+        baseline = getattr(self, "trend_baseline_", None)
+        if reuse:
+            mixed = model._score_reusing(self, previous, same, events, progress, baseline)
+        else:
+            model._score(events, progress, baseline, getattr(self, "title_links_", None))
+            mixed = n
+        model._find_list_changes(self, previous, same)
         model.update_stats_ = {
-            "incremental": bool(incremental and ordered),
+            "incremental": reuse,
             "articles": n,
             "new": int((previous < 0).sum()),
             "changed": int(((previous >= 0) & ~same).sum()),
             "removed": len(self.articles_) - int((previous >= 0).sum()),
             "rows_recomputed": int(recomputed),
+            "lists_mixed": int(mixed),
+            "lists_changed": int(model.changed_lists_.sum()),
+            "lists_removed": len(model.removed_sources_),
         }
-        return model._score(events, progress)
+        return model
 
     # -- stages ----------------------------------------------------------------
     def _fit_features(
@@ -259,13 +291,15 @@ class Recommender:
         *,
         candidates: np.ndarray,
         rows: np.ndarray | None = None,
+        deep: bool = False,
         on_progress: Callable[[int], None] | None = None,
     ) -> Neighbors:
+        """Top-k neighbours (``deep``: top k + ``similarity.reserve``)."""
         similarity = self.config.similarity
         return cross_site_neighbors(
             self.X_,
             self.articles_["site"].to_numpy(),
-            similarity.k,
+            similarity.k + (similarity.reserve if deep else 0),
             allowed=self.config.allowed_pairs(),
             candidates=candidates,
             rows=rows,
@@ -276,17 +310,44 @@ class Recommender:
             on_progress=on_progress,
         )
 
+    def _set_neighbors(self, deep: Neighbors, depth: np.ndarray | None = None) -> None:
+        """``neighbors_`` (the first k of ``deep``'s columns: what lists
+        use), ``reserve_`` (the rest) and ``depth_``: per article, how many
+        leading entries of ``neighbors_`` + ``reserve_`` are known to be
+        exactly its top candidates, by (score, row) — every candidate not
+        among them ranks after them, and a -1 within the depth means there
+        is no further candidate (default: all of ``deep``'s columns)."""
+        k = self.config.similarity.k
+        self.neighbors_ = Neighbors(
+            np.ascontiguousarray(deep.indices[:, :k]), np.ascontiguousarray(deep.scores[:, :k])
+        )
+        self.reserve_ = Neighbors(
+            np.ascontiguousarray(deep.indices[:, k:]), np.ascontiguousarray(deep.scores[:, k:])
+        )
+        width = deep.indices.shape[1]
+        self.depth_ = np.full(len(deep.indices), width, dtype=np.int32) if depth is None else depth
+
     def _merge_neighbors(
         self,
         old: Recommender,
         previous: np.ndarray,
         same: np.ndarray,
         advance: Callable[[int], None],
-    ) -> tuple[Neighbors, int]:
-        """Neighbours equal to a full computation, recomputing only what changed."""
+    ) -> int:
+        """Neighbours equal to a full computation, recomputing only what
+        changed; returns how many lists were computed in full.
+
+        A kept article's previous list, less the candidates it lost
+        (removed, changed, no longer eligible), is still the exact top of the
+        unchanged candidates down to its depth; merged with its top among
+        the arriving candidates (new, changed, newly eligible; computed for
+        every kept article, a product over those columns only), it is exact
+        down to where the previous part ends. Only articles left with fewer
+        than k exact entries, and new and changed ones, are computed in full.
+        """
         n = len(self.articles_)
-        k = self.config.similarity.k
-        # Old row -> new row for articles kept unchanged; -1 otherwise.
+        similarity = self.config.similarity
+        k, width = similarity.k, similarity.k + similarity.reserve
         new_of_old = np.full(len(old.articles_), -1, dtype=np.int64)
         new_of_old[previous[same]] = np.flatnonzero(same)
         old_eligible = np.zeros(n, dtype=bool)
@@ -294,41 +355,75 @@ class Recommender:
         arrivals = self.eligible_ & ~old_eligible
 
         kept = np.flatnonzero(same)
-        old_indices = old.neighbors_.indices[previous[kept]]
-        mapped = np.where(old_indices >= 0, new_of_old[np.maximum(old_indices, 0)], -1)
-        # A neighbour gone (removed, changed) or no longer a candidate: recompute that list.
-        lost = (old_indices >= 0) & ((mapped < 0) | ~self.eligible_[np.maximum(mapped, 0)])
-        full_rows = np.concatenate([np.flatnonzero(~same), kept[lost.any(axis=1)]])
-        merge_at = ~lost.any(axis=1)
-        merge_rows = kept[merge_at]
+        before = previous[kept]
+        old_reserve = getattr(old, "reserve_", None)
+        old_idx, old_val = old.neighbors_.indices[before], old.neighbors_.scores[before]
+        if old_reserve is not None:
+            old_idx = np.hstack([old_idx, old_reserve.indices[before]])
+            old_val = np.hstack([old_val, old_reserve.scores[before]])
+        old_depth = getattr(old, "depth_", None)
+        depth = np.full(len(kept), old_idx.shape[1]) if old_depth is None else old_depth[before]
+        within = np.arange(old_idx.shape[1])[None, :] < depth[:, None]
+        listed = within & (old_idx >= 0)
+        # No further candidate: a -1 inside the depth.
+        exhausted = (within & (old_idx < 0)).any(axis=1)
+        mapped = np.where(listed, new_of_old[np.maximum(old_idx, 0)], -1)
+        still = listed & (mapped >= 0)
+        still[still] = self.eligible_[mapped[still]]
+        # The previous part: kept entries, in their order (kept rows keep their order).
+        part_idx = np.where(still, mapped, -1)
+        part_val = np.where(still, old_val, -np.inf).astype(np.float32)
+        n_part = still.sum(axis=1)
 
-        indices = np.full((n, k), -1, dtype=np.int32)
-        scores = np.zeros((n, k), dtype=np.float32)
-        if len(full_rows):
-            full = self._neighbors(candidates=self.eligible_, rows=full_rows)
-            indices[full_rows], scores[full_rows] = full.indices, full.scores
-        if len(merge_rows):
-            fresh = (
-                self._neighbors(candidates=arrivals, rows=merge_rows)
-                if arrivals.any()
-                else Neighbors(
-                    np.full((len(merge_rows), k), -1, dtype=np.int32),
-                    np.zeros((len(merge_rows), k), dtype=np.float32),
-                )
+        if arrivals.any() and len(kept):
+            fresh = self._neighbors(candidates=arrivals, rows=kept, deep=True)
+        else:
+            fresh = Neighbors(
+                np.full((len(kept), width), -1, dtype=np.int32),
+                np.zeros((len(kept), width), dtype=np.float32),
             )
-            both_idx = np.hstack([mapped[merge_at], fresh.indices])
-            both_val = np.hstack([old.neighbors_.scores[previous[merge_rows]], fresh.scores])
-            both_val = np.where(both_idx >= 0, both_val, -np.inf)
-            order = np.lexsort((np.where(both_idx >= 0, both_idx, n), -both_val), axis=1)[:, :k]
-            indices[merge_rows] = np.take_along_axis(both_idx, order, axis=1)
-            chosen = np.take_along_axis(both_val, order, axis=1)
-            scores[merge_rows] = np.where(np.isfinite(chosen), chosen, 0)
-        advance(n)
-        return Neighbors(indices, scores), len(full_rows)
+        fresh_val = np.where(fresh.indices >= 0, fresh.scores, -np.inf).astype(np.float32)
+        both_idx = np.hstack([part_idx, fresh.indices])
+        both_val = np.hstack([part_val, fresh_val])
+        order = np.lexsort((np.where(both_idx >= 0, both_idx, n), -both_val), axis=1)[:, :width]
+        merged_idx = np.take_along_axis(both_idx, order, axis=1)
+        merged_val = np.take_along_axis(both_val, order, axis=1)
+        merged_val = np.where(np.isfinite(merged_val), merged_val, 0).astype(np.float32)
 
-    def _score(self, events: pd.DataFrame, progress: StageTimer) -> Recommender:
+        # Exact down to the last kept entry b: arrivals ranking before b, plus the kept part.
+        last = np.where(n_part > 0, old_idx.shape[1] - 1 - np.argmax(still[:, ::-1], axis=1), 0)
+        b_val = part_val[np.arange(len(kept)), last]
+        b_idx = part_idx[np.arange(len(kept)), last]
+        ahead = (fresh.indices >= 0) & (
+            (fresh_val > b_val[:, None])
+            | ((fresh_val == b_val[:, None]) & (fresh.indices < b_idx[:, None]))
+        )
+        new_depth = np.where(
+            exhausted, width, np.where(n_part > 0, np.minimum(width, n_part + ahead.sum(axis=1)), 0)
+        ).astype(np.int32)
+
+        indices = np.full((n, width), -1, dtype=np.int32)
+        scores = np.zeros((n, width), dtype=np.float32)
+        depths = np.full(n, width, dtype=np.int32)
+        indices[kept], scores[kept], depths[kept] = merged_idx, merged_val, new_depth
+        full_rows = np.concatenate([np.flatnonzero(~same), kept[new_depth < k]])
+        if len(full_rows):
+            full = self._neighbors(candidates=self.eligible_, rows=full_rows, deep=True)
+            indices[full_rows], scores[full_rows] = full.indices, full.scores
+            depths[full_rows] = width
+        self._set_neighbors(Neighbors(indices, scores), depths)
+        advance(n)
+        return len(full_rows)
+
+    def _score(
+        self,
+        events: pd.DataFrame,
+        progress: StageTimer,
+        baseline: TrendBaseline | None = None,
+        old_titles: TitleLinks | None = None,
+    ) -> Recommender:
         """Trending, near-duplicates and the mix, from features and neighbours."""
-        self._trend_and_groups(events, progress)
+        self._trend_and_groups(events, progress, baseline, old_titles)
         articles = self.articles_
         with progress.stage("mix", total=len(articles)) as advance:
             mixer = self._mixer()
@@ -343,8 +438,240 @@ class Recommender:
         self.timings_ = dict(progress.timings)
         return self
 
-    def _trend_and_groups(self, events: pd.DataFrame, progress: StageTimer) -> None:
-        """Trend scores and near-duplicate groups (they need no neighbours)."""
+    def _score_reusing(
+        self,
+        old: Recommender,
+        previous: np.ndarray,
+        same: np.ndarray,
+        events: pd.DataFrame,
+        progress: StageTimer,
+        baseline: TrendBaseline | None,
+    ) -> int:
+        """:meth:`_score`, reusing ``old``'s list of every kept article whose
+        list cannot have changed; returns how many article lists were mixed.
+
+        See :meth:`_unchanged_lists` for when a list is copied.
+        """
+        n = len(self.articles_)
+        new_of_old = np.full(len(old.articles_), -1, dtype=np.int64)
+        new_of_old[previous[same]] = np.flatnonzero(same)
+        # Titles compared before and unchanged keep their pairs.
+        titles_kept = same & self.eligible_
+        titles_kept[same] &= old.eligible_[previous[same]]
+        self._trend_and_groups(
+            events,
+            progress,
+            baseline,
+            getattr(old, "title_links_", None),
+            (new_of_old, titles_kept),
+        )
+        with progress.stage("mix", total=n) as advance:
+            mixer = self._mixer()
+            reusable = self._unchanged_lists(old, previous, same, new_of_old, mixer)
+
+            def mapped(old_rows: np.ndarray) -> np.ndarray:
+                return np.where(old_rows >= 0, new_of_old[np.maximum(old_rows, 0)], -1)
+
+            mix_rows = np.flatnonzero(~reusable)
+            fresh = mixer.for_articles(
+                mix_rows,
+                Neighbors(self.neighbors_.indices[mix_rows], self.neighbors_.scores[mix_rows]),
+                on_progress=advance,
+            )
+            copied = np.flatnonzero(reusable)
+            source = previous[copied]  # the old article lists come first, in row order
+            items = np.full((n, mixer.params.k), -1, dtype=np.int32)
+            items[mix_rows] = fresh.items
+            items[copied] = mapped(old.lists_.items[source])
+            parts = []
+            for name in ("score", "relevance", "trend", "freshness"):
+                values = np.zeros((n, mixer.params.k), dtype=np.float32)
+                values[mix_rows] = getattr(fresh, name)
+                values[copied] = getattr(old.lists_, name)[source]
+                parts.append(values)
+            advance(len(copied))
+            article_lists = MixedLists(
+                mixer.article_ids.copy(), mixer.site_values.copy(), items, *parts
+            )
+            self.lists_ = concat_lists([article_lists, mixer.for_pages()])
+        self.timings_ = dict(progress.timings)
+        return len(mix_rows)
+
+    def _unchanged_lists(
+        self,
+        old: Recommender,
+        previous: np.ndarray,
+        same: np.ndarray,
+        new_of_old: np.ndarray,
+        mixer: Mixer,
+        *,
+        block: int = 16_384,
+        margin: float = 1e-5,
+    ) -> np.ndarray:
+        """Articles whose list is ``old``'s (mask over this model's rows).
+
+        A list is filled greedily from its candidates (neighbours and its
+        site's trending pool) in score order, and never looks past the
+        candidate that filled its last slot (the *cut*). So a kept article
+        (same text, so the same feature row) whose own near-duplicate group
+        is unchanged keeps its list when every candidate that differs —
+        a neighbour gained or lost or rescored, a pool member gained or
+        lost, or a candidate whose trend, freshness, eligibility or group
+        changed — scores below the cut (by ``margin``, against rounding)
+        both before and after; a list that was not full keeps it only when
+        no valid candidate differs.
+        """
+        n = len(self.articles_)
+        kept = np.flatnonzero(same)
+        before = previous[kept]
+        new_ctx, old_ctx = mixer.ctx, old._mixer().ctx
+        clean = self._clean_rows(old, previous, same, new_of_old)
+        floor_new = _group_floor(self.groups_, same, np.arange(n))
+        floor_old = _group_floor(old.groups_, new_of_old >= 0, new_of_old)
+        own_ok = floor_new[kept] == floor_old[before]
+        last = old.lists_.items[before, -1]
+        cut = np.where(last >= 0, old.lists_.score[before, -1], -np.inf)
+        worst = np.full(len(kept), -np.inf)  # the best score among differing candidates
+
+        def scores(
+            ctx: Any, rows: np.ndarray, candidates: np.ndarray, relevance: np.ndarray
+        ) -> np.ndarray:
+            """What the mix scores each candidate for its page (-inf: never shown)."""
+            safe = np.maximum(candidates, 0)
+            valid = (candidates >= 0) & ctx.eligible[safe] & (candidates != rows[:, None])
+            valid &= ctx.groups[safe] != ctx.groups[rows][:, None]
+            w = ctx.params
+            value = (
+                w.w_relevance * np.clip(relevance, 0.0, 1.0)
+                + w.w_trend * ctx.trend[safe]
+                + w.w_freshness * ctx.freshness[safe]
+            )
+            return np.where(valid, value, -np.inf)
+
+        def note(at: np.ndarray, values: np.ndarray, differs: np.ndarray) -> None:
+            values = np.where(differs, values, -np.inf)
+            if values.shape[1]:
+                np.maximum.at(worst, at, values.max(axis=1))
+
+        # Neighbours gained, lost or rescored, or whose candidate changed.
+        for start in range(0, len(kept), block):
+            at = np.arange(start, min(start + block, len(kept)))
+            rows, old_rows = kept[at], before[at]
+            nb, nb_score = self.neighbors_.indices[rows], self.neighbors_.scores[rows]
+            was, was_score = old.neighbors_.indices[old_rows], old.neighbors_.scores[old_rows]
+            was_new = np.where(was >= 0, new_of_old[np.maximum(was, 0)], -1)
+            match = (nb[:, :, None] == was_new[:, None, :]) & (nb[:, :, None] >= 0)
+            match &= nb_score[:, :, None] == was_score[:, None, :]
+            gained = (nb >= 0) & ~(match.any(axis=2) & clean[np.maximum(nb, 0)])
+            lost = (was >= 0) & ~(
+                match.any(axis=1) & (was_new >= 0) & clean[np.maximum(was_new, 0)]
+            )
+            note(at, scores(new_ctx, rows, nb, nb_score), gained)
+            note(at, scores(old_ctx, old_rows, was, was_score), lost)
+
+        # Pool members gained, lost, or changed.
+        old_pools = old._mixer().pools
+        sites = mixer.site_values[kept]
+        for site, pool in mixer.pools.items():
+            old_pool = old_pools.get(site, np.zeros(0, dtype=np.int64))
+            old_pool_new = new_of_old[old_pool]
+            gained = pool[~(np.isin(pool, old_pool_new) & clean[pool])]
+            stays = (old_pool_new >= 0) & np.isin(old_pool_new, pool)
+            stays[stays] &= clean[old_pool_new[stays]]
+            lost = old_pool[~stays]
+            if not len(gained) and not len(lost):
+                continue
+            at_site = np.flatnonzero(sites == site)
+            for start in range(0, len(at_site), block):
+                at = at_site[start : start + block]
+                rows, old_rows = kept[at], before[at]
+                for X, ctx, members, page_rows in (
+                    (self.X_, new_ctx, gained, rows),
+                    (old.X_, old_ctx, lost, old_rows),
+                ):
+                    if len(members):
+                        relevance = (X[page_rows] @ X[members].T).toarray()
+                        candidates = np.broadcast_to(members, relevance.shape)
+                        values = scores(ctx, page_rows, candidates, relevance)
+                        note(at, values, np.ones(values.shape, dtype=bool))
+
+        ok = np.isneginf(worst) | (worst < cut - margin)
+        reusable = np.zeros(n, dtype=bool)
+        reusable[kept] = own_ok & ok
+        return reusable
+
+    def _clean_rows(
+        self, old: Recommender, previous: np.ndarray, same: np.ndarray, new_of_old: np.ndarray
+    ) -> np.ndarray:
+        """Kept articles whose trend, freshness, eligibility and near-duplicate
+        group are as in ``old`` (site and category are in the content hash)."""
+        kept = np.flatnonzero(same)
+        before = previous[kept]
+        clean = np.zeros(len(self.articles_), dtype=bool)
+        clean[kept] = (
+            (self.trend_["trend"].to_numpy()[kept] == old.trend_["trend"].to_numpy()[before])
+            & (self.freshness_[kept] == old.freshness_[before])
+            & (self.eligible_[kept] == old.eligible_[before])
+        )
+        # Same group: its smallest kept member is the same before and after (a
+        # changed pair relation changes it for one of the two; see _group_floor).
+        clean[kept] &= (
+            _group_floor(self.groups_, same, np.arange(len(same)))[kept]
+            == (_group_floor(old.groups_, new_of_old >= 0, new_of_old)[before])
+        )
+        return clean
+
+    def _find_list_changes(self, old: Recommender, previous: np.ndarray, same: np.ndarray) -> None:
+        """``changed_lists_`` (per list of ``lists_``: would its payload differ
+        from ``old``'s, run id and time aside?) and ``removed_sources_``
+        (``old``'s lists with no list now): what a publish of only the
+        changes (:meth:`Store.publish_changes`) needs."""
+        lists, before = self.lists_, old.lists_
+        new_of_old = np.full(len(old.articles_), -1, dtype=np.int64)
+        new_of_old[previous[same]] = np.flatnonzero(same)
+        at = pd.Index(before.source_ids).get_indexer(lists.source_ids)
+        matched = np.flatnonzero(at >= 0)
+        changed = np.ones(len(lists), dtype=bool)
+        old_items = before.items[at[matched]]
+        # Kept articles map to their new row; others to -2, equal to nothing.
+        mapped = np.where(old_items >= 0, new_of_old[np.maximum(old_items, 0)], -1)
+        mapped = np.where((old_items >= 0) & (mapped < 0), -2, mapped)
+        equal = (lists.items[matched] == mapped).all(axis=1)
+        equal &= lists.source_sites[matched] == before.source_sites[at[matched]]
+        for name in ("score", "relevance", "trend", "freshness"):
+            equal &= (getattr(lists, name)[matched] == getattr(before, name)[at[matched]]).all(
+                axis=1
+            )
+        # A kept article whose card (title, link, ...) changed changes every list showing it.
+        shown = np.unique(lists.items[lists.items >= 0])
+        shown = shown[same[shown]]
+        card_changed = np.zeros(len(self.articles_), dtype=bool)
+        card_changed[shown] = np.array(self._cards(shown), dtype=object) != np.array(
+            old._cards(previous[shown]), dtype=object
+        )
+        items = lists.items[matched]
+        equal &= ~((items >= 0) & card_changed[np.maximum(items, 0)]).any(axis=1)
+        changed[matched] = ~equal
+        self.changed_lists_ = changed
+        gone = np.ones(len(before), dtype=bool)
+        gone[at[matched]] = False
+        self.removed_sources_ = [str(source_id) for source_id in before.source_ids[gone]]
+
+    def _trend_and_groups(
+        self,
+        events: pd.DataFrame,
+        progress: StageTimer,
+        baseline: TrendBaseline | None = None,
+        old_titles: TitleLinks | None = None,
+        title_reuse: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """Trend scores and near-duplicate groups (they need no neighbours);
+        trends judged against ``baseline`` when given, else against the
+        network figures measured now (kept in ``trend_baseline_``). Titles
+        are compared with ``old_titles``'s vectorizer when given (else one
+        fitted now); with ``title_reuse`` = (old row -> new row, rows whose
+        old pairs still hold), only pairs touching the other compared rows
+        are computed and the rest are taken from ``old_titles``."""
         config = self.config
         articles = self.articles_
         with progress.stage("trending"):
@@ -356,17 +683,30 @@ class Recommender:
                 prior_views=config.trending.prior_views,
                 prior_impressions=config.trending.prior_impressions,
                 freshness=config.trending.freshness,
+                baseline=baseline,
             )
+            self.trend_baseline_ = self.trend_.attrs.pop("baseline")
         with progress.stage("dedupe"):
             # Only articles that may be shown need comparing: a list never holds
             # two of one group, nor one of the page's own group.
-            self.groups_ = near_duplicate_groups(
+            compare = partial(
+                title_links,
                 articles["title"].astype(str).tolist(),
                 config.mix.dedupe_threshold,
                 rows=self.eligible_,
                 kernel=config.similarity.kernel,
                 n_jobs=config.similarity.n_jobs,
             )
+            if old_titles is None or old_titles.vectorizer is None:
+                links = compare()
+            elif title_reuse is None:
+                links = compare(vectorizer=old_titles.vectorizer)
+            else:
+                new_of_old, keep = title_reuse
+                fresh = compare(vectorizer=old_titles.vectorizer, fresh=self.eligible_ & ~keep)
+                links = merge_title_links(old_titles, new_of_old, keep, fresh)
+            self.title_links_ = links
+            self.groups_ = links.groups(len(articles))
 
     def _mixer(self) -> Mixer:
         """The run's :class:`Mixer` (built on first use, not saved)."""
@@ -467,42 +807,53 @@ class Recommender:
             )
 
     def list_payloads(
-        self, run_id: str, generated_at: str | None = None, *, chunk: int = 100_000
+        self,
+        run_id: str,
+        generated_at: str | None = None,
+        *,
+        rows: np.ndarray | None = None,
+        chunk: int = 100_000,
     ) -> Iterator[SerializedList]:
         """The lists of :meth:`recommendation_lists`, already as JSON, built in
         bulk: the card (id, site, names, title, links) of each article that
         appears in a list is encoded once, and the items of ``chunk`` lists at a
         time are put together by Arrow's string kernels. This is what the batch
-        publishes; it decodes to the same :class:`RecommendationList`."""
+        publishes; it decodes to the same :class:`RecommendationList`.
+        ``rows``: only these lists (indices or a mask over ``lists_``, e.g.
+        ``changed_lists_`` after :meth:`update`), in that order."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         self._check_fitted()
         generated_at = generated_at or datetime.now(UTC).isoformat(timespec="seconds")
         lists = self.lists_
-        shown = np.unique(lists.items[lists.items >= 0])
+        order = np.arange(len(lists)) if rows is None else np.asarray(rows)
+        if order.dtype == bool:
+            order = np.flatnonzero(order)
+        chosen = lists.items[order]
+        shown = np.unique(chosen[chosen >= 0])
         cards = pa.array(self._cards(shown), type=pa.string())
         card_at = np.full(len(self.articles_), -1, dtype=np.int64)
         card_at[shown] = np.arange(len(shown))
         dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
         tail = "]," + dumps({"run_id": run_id, "generated_at": generated_at, "fallback": False})[1:]
         min_relevance = self.config.mix.min_relevance
-        for start in range(0, len(lists), chunk):
-            stop = min(start + chunk, len(lists))
-            rows = lists.items[start:stop]
-            valid = rows >= 0
+        for start in range(0, len(order), chunk):
+            at = order[start : start + chunk]
+            items_at = lists.items[at]
+            valid = items_at >= 0
             offsets = np.concatenate([[0], np.cumsum(valid.sum(axis=1))]).astype(np.int64)
             numbers = [
-                _json_numbers(_rounded(getattr(lists, part)[start:stop])[valid])
+                _json_numbers(_rounded(getattr(lists, part)[at])[valid])
                 for part in ("score", "relevance", "trend", "freshness")
             ]
             reasons = np.where(
-                lists.relevance[start:stop][valid] >= min_relevance,
+                lists.relevance[at][valid] >= min_relevance,
                 ',"reason":"related"}',
                 ',"reason":"trending"}',
             )
             items = pc.binary_join_element_wise(
-                cards.take(pa.array(card_at[rows[valid]])),
+                cards.take(pa.array(card_at[items_at[valid]])),
                 ',"score":',
                 numbers[0],
                 ',"relevance":',
@@ -519,11 +870,11 @@ class Recommender:
             joined = pc.binary_join(
                 pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), items), ","
             )
-            source_ids = [str(source_id) for source_id in lists.source_ids[start:stop]]
+            source_ids = [str(source_id) for source_id in lists.source_ids[at]]
             heads = [
                 f'{{"source_id":{encode_string(source_id)},"site":'
                 f'{"null" if site is None else encode_string(site)},"items":['
-                for source_id, site in zip(source_ids, lists.source_sites[start:stop], strict=True)
+                for source_id, site in zip(source_ids, lists.source_sites[at], strict=True)
             ]
             payloads = pc.binary_join_element_wise(
                 pa.array(heads, type=pa.string()), joined, tail, ""
@@ -680,6 +1031,20 @@ def _content_hashes(articles: pd.DataFrame) -> np.ndarray:
     return np.array(
         [hashlib.blake2b(t.encode(), digest_size=16).hexdigest() for t in text], dtype=object
     )
+
+
+def _group_floor(groups: np.ndarray, members: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per row, the smallest ``labels`` value among the ``members`` rows of
+    its group (a large sentinel when it has none).
+
+    With ``labels`` the rows' positions in one common order, two rows share
+    a group exactly when they share a floor; so if two kept rows were
+    grouped before and not now (or the reverse), the floor of at least one
+    of them changed: comparing floors finds every changed relation."""
+    codes = np.unique(np.asarray(groups), return_inverse=True)[1].ravel()
+    floor = np.full(int(codes.max()) + 1 if len(codes) else 0, np.iinfo(np.int64).max)
+    np.minimum.at(floor, codes[members], np.asarray(labels, dtype=np.int64)[members])
+    return floor[codes]
 
 
 def _assemble_rows(

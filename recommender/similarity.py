@@ -260,6 +260,127 @@ def shared_features(
     return top_k_per_row(np.asarray(parts.toarray(), dtype=np.float32), top)
 
 
+@dataclass(frozen=True)
+class TitleLinks:
+    """The near-duplicate relation of one run's titles.
+
+    ``vectorizer``: the character 3-gram TF-IDF fitted on the compared
+    titles (None when none had a 3-gram); ``pairs``: (m, 2) article rows
+    ``(r, c)``, ``r < c``, of the compared titles at least ``threshold``
+    similar. Groups are the connected components (:meth:`groups`).
+    """
+
+    vectorizer: TfidfVectorizer | None
+    pairs: np.ndarray
+    threshold: float
+
+    def groups(self, n: int) -> np.ndarray:
+        """Group id of each of ``n`` rows (rows in no pair are groups of their own)."""
+        r, c = self.pairs[:, 0], self.pairs[:, 1]
+        graph = sp.coo_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(n, n))
+        _, labels = connected_components(graph, directed=False)
+        return labels.astype(np.int64)
+
+
+def title_links(
+    titles: Sequence[str],
+    threshold: float = 0.7,
+    *,
+    rows: np.ndarray | None = None,
+    vectorizer: TfidfVectorizer | None = None,
+    fresh: np.ndarray | None = None,
+    kernel: str = "auto",
+    n_jobs: int = -1,
+    max_block_mb: float = 64.0,
+) -> TitleLinks:
+    """The pairs of the titles at ``rows`` (indices or a mask; default all)
+    whose cosine is at least ``threshold`` (see :func:`near_duplicate_groups`).
+
+    ``vectorizer``: an already fitted title vectorizer to reuse (default: fit
+    one on these titles). ``fresh`` (indices or a mask, within ``rows``):
+    only the pairs with at least one end in ``fresh`` — what an update needs
+    when the other titles' pairs are known. Each pair's score is computed
+    from its smaller row's side either way, so both ways give the same pairs.
+    """
+    n = len(titles)
+    subset = _as_indices(np.arange(n) if rows is None else rows)
+    if vectorizer is None:
+        vectorizer = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(3, 3), lowercase=True, dtype=np.float32
+        )
+        try:
+            vectorizer.fit([str(titles[int(i)]) for i in subset])
+        except ValueError:  # no title, or every one shorter than a 3-gram
+            return TitleLinks(None, np.zeros((0, 2), dtype=np.int64), threshold)
+    if len(subset) == 0:
+        return TitleLinks(vectorizer, np.zeros((0, 2), dtype=np.int64), threshold)
+    T = sp.csr_matrix(vectorizer.transform([str(titles[int(i)]) for i in subset]))
+    score_kernel = get_kernel(kernel)
+    jobs = _resolve_jobs(n_jobs) if score_kernel.releases_gil else 1
+    found: list[np.ndarray] = []
+
+    def links(A: sp.csr_matrix, a_rows: np.ndarray, B: sp.csr_matrix, b_rows: np.ndarray) -> None:
+        """Pairs (a, b) with a < b, scored from a's side (rows of A)."""
+        prepared = score_kernel.prepare(B)
+        m = B.shape[0]
+
+        def block_links(start: int) -> int:
+            dense = score_kernel.scores(A[start : start + block], prepared)
+            flat = np.flatnonzero(dense >= threshold)
+            r = a_rows[flat // m + start]
+            c = b_rows[flat % m]
+            upper = r < c
+            found.append(np.column_stack([r[upper], c[upper]]))
+            return 0
+
+        block = _block_rows(m, max_block_mb / jobs)
+        _run_tasks(block_links, [(start,) for start in range(0, A.shape[0], block)], jobs)
+
+    if fresh is None:
+        links(T, subset, T, subset)
+    else:
+        is_fresh = np.zeros(n, dtype=bool)
+        is_fresh[_as_indices(fresh)] = True
+        at = np.flatnonzero(is_fresh[subset])
+        if len(at):
+            # Fresh rows against all (pairs fresh-first), then the others
+            # against the fresh ones (pairs whose smaller row is not fresh).
+            links(T[at], subset[at], T, subset)
+            others = np.flatnonzero(~is_fresh[subset])
+            if len(others):
+                links(T[others], subset[others], T[at], subset[at])
+    pairs = np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
+    return TitleLinks(vectorizer, _sorted_pairs(pairs.astype(np.int64)), threshold)
+
+
+def _as_indices(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows)
+    return np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64)
+
+
+def _sorted_pairs(pairs: np.ndarray) -> np.ndarray:
+    """``pairs`` in (r, c) order, without repeats."""
+    if len(pairs) == 0:
+        return pairs.reshape(0, 2)
+    return np.unique(pairs, axis=0)
+
+
+def merge_title_links(
+    old: TitleLinks, new_of_old: np.ndarray, keep: np.ndarray, fresh: TitleLinks
+) -> TitleLinks:
+    """An update's links: ``old``'s pairs between rows still compared and
+    unchanged (``new_of_old`` maps old rows to new ones, -1 when gone;
+    ``keep``, over new rows, the rows whose old pairs still hold), plus the
+    pairs of ``fresh`` (the ones touching new or changed titles)."""
+    kept = np.zeros((0, 2), dtype=np.int64)
+    if len(old.pairs):
+        mapped = new_of_old[old.pairs]
+        valid = (mapped >= 0).all(axis=1) & keep[np.maximum(mapped, 0)].all(axis=1)
+        kept = np.sort(mapped[valid], axis=1)
+    pairs = _sorted_pairs(np.concatenate([kept, fresh.pairs]).astype(np.int64))
+    return TitleLinks(fresh.vectorizer, pairs, fresh.threshold)
+
+
 def near_duplicate_groups(
     titles: Sequence[str],
     threshold: float = 0.7,
@@ -279,39 +400,7 @@ def near_duplicate_groups(
     every other title is a group of its own. Returns an int array of shape
     (n_titles,).
     """
-    n = len(titles)
-    subset = np.arange(n) if rows is None else np.asarray(rows)
-    if subset.dtype == bool:
-        subset = np.flatnonzero(subset)
-    edges_r: list[np.ndarray] = []
-    edges_c: list[np.ndarray] = []
-    vectorizer = TfidfVectorizer(
-        analyzer="char_wb", ngram_range=(3, 3), lowercase=True, dtype=np.float32
+    links = title_links(
+        titles, threshold, rows=rows, kernel=kernel, n_jobs=n_jobs, max_block_mb=max_block_mb
     )
-    try:
-        T = vectorizer.fit_transform([str(titles[int(i)]) for i in subset]).tocsr()
-    except ValueError:  # no title, or every one shorter than a 3-gram
-        T = None
-    if T is not None:
-        score_kernel = get_kernel(kernel)
-        jobs = _resolve_jobs(n_jobs) if score_kernel.releases_gil else 1
-        prepared = score_kernel.prepare(T)
-        m = T.shape[0]
-
-        def links(start: int) -> int:
-            dense = score_kernel.scores(T[start : start + block], prepared)
-            flat = np.flatnonzero(dense >= threshold)
-            r = flat // m + start
-            c = flat % m
-            upper = c > r
-            edges_r.append(subset[r[upper]])
-            edges_c.append(subset[c[upper]])
-            return 0
-
-        block = _block_rows(m, max_block_mb / jobs)
-        _run_tasks(links, [(start,) for start in range(0, m, block)], jobs)
-    r = np.concatenate(edges_r) if edges_r else np.zeros(0, dtype=np.int64)
-    c = np.concatenate(edges_c) if edges_c else np.zeros(0, dtype=np.int64)
-    graph = sp.coo_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    return labels.astype(np.int64)
+    return links.groups(len(titles))

@@ -50,6 +50,8 @@ frame. The evaluation replay uses the same accumulator at every refresh.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -189,6 +191,24 @@ def encode_events(
     return rows[keep], ts[keep], kinds[keep]
 
 
+@dataclass(frozen=True)
+class TrendBaseline:
+    """The network-wide figures every article's trend is judged against:
+    the mean view rate ``mu`` (views per hour of exposure), the network CTR
+    ``c0`` and its ``curve`` by age band, and the ``top`` lift (trend 1).
+
+    A full fit measures them; an update of the model on the same vocabulary
+    reuses them (see :meth:`recommender.model.Recommender.update`), so that
+    adding or editing a few articles does not move every other article's
+    trend by a rounding step, and the lists it did not touch stay the same.
+    """
+
+    mu: float
+    c0: float
+    curve: tuple[float, ...]
+    top: float
+
+
 def score_traffic(
     traffic: TrafficAccumulator,
     article_ids: pd.Index,
@@ -198,13 +218,16 @@ def score_traffic(
     prior_impressions: float = 100.0,
     freshness: bool = True,
     published_ns: np.ndarray | None = None,
+    baseline: TrendBaseline | None = None,
 ) -> pd.DataFrame:
     """Trend of every article from decayed sums at time ``now`` (``traffic.at``).
 
     ``published_ns`` overrides the publication times used for exposure and
     the current age band (the replay scores articles it has not yet seen as
-    published at the refresh). See the module docs for the model and
-    :func:`trend_scores` for the columns.
+    published at the refresh). ``baseline``: judge against these network
+    figures instead of measuring them (trends above its ``top`` are capped
+    at 1). The figures used are in ``frame.attrs["baseline"]``. See the
+    module docs for the model and :func:`trend_scores` for the columns.
     """
     h = traffic.half_life_hours
     now_ns = int(pd.Timestamp(now).value)
@@ -215,8 +238,11 @@ def score_traffic(
     decayed = np.where(live, traffic.decayed_views, 0.0)
 
     lift = np.where(live, 1.0, 0.0)
-    total_exposure = exposure.sum()
-    mu = decayed.sum() / total_exposure if total_exposure > 0 else 0.0
+    if baseline is None:
+        total_exposure = exposure.sum()
+        mu = decayed.sum() / total_exposure if total_exposure > 0 else 0.0
+    else:
+        mu = baseline.mu
     if mu > 0:
         rate = np.where(live, (decayed + prior_views) / (exposure + prior_views / mu), 0.0)
         lift = lift * rate / mu
@@ -226,14 +252,20 @@ def score_traffic(
     by_band_impressions = traffic.decayed_impressions.sum(axis=0)
     by_band_clicks = traffic.decayed_clicks.sum(axis=0)
     total_impressions = by_band_impressions.sum()
-    c0 = by_band_clicks.sum() / total_impressions if total_impressions > 0 else 0.0
+    if baseline is None:
+        c0 = by_band_clicks.sum() / total_impressions if total_impressions > 0 else 0.0
+    else:
+        c0 = baseline.c0
     own_impressions = traffic.decayed_impressions.sum(axis=1)
     own_clicks = traffic.decayed_clicks.sum(axis=1)
     ctr = np.zeros(len(lift))
     expected = np.zeros(len(lift))
+    curve = np.zeros(N_AGE_BANDS)
     if c0 > 0:
         a = prior_impressions
-        if freshness:
+        if baseline is not None:
+            curve = np.asarray(baseline.curve, dtype=np.float64)
+        elif freshness:
             curve = (by_band_clicks + a * c0) / (by_band_impressions + a)
         else:
             curve = np.full(N_AGE_BANDS, c0)
@@ -244,9 +276,13 @@ def score_traffic(
     elif mu <= 0:
         lift = np.zeros_like(lift)  # no usable evidence at all: nothing trends
 
-    top = lift.max() if len(lift) else 0.0
-    trend = np.log1p(lift) / np.log1p(top) if top > 0 else np.zeros_like(lift)
-    return pd.DataFrame(
+    if baseline is None:
+        top = float(lift.max()) if len(lift) else 0.0
+        trend = np.log1p(lift) / np.log1p(top) if top > 0 else np.zeros_like(lift)
+    else:
+        top = baseline.top
+        trend = np.minimum(np.log1p(lift) / np.log1p(top), 1.0) if top > 0 else np.zeros_like(lift)
+    frame = pd.DataFrame(
         {
             "views": traffic.views,
             "decayed_views": decayed,
@@ -263,6 +299,10 @@ def score_traffic(
         },
         index=article_ids,
     )
+    frame.attrs["baseline"] = TrendBaseline(
+        float(mu), float(c0), tuple(float(v) for v in curve), float(top)
+    )
+    return frame
 
 
 def trend_scores(
@@ -274,6 +314,7 @@ def trend_scores(
     prior_views: float = 20.0,
     prior_impressions: float = 100.0,
     freshness: bool = True,
+    baseline: TrendBaseline | None = None,
 ) -> pd.DataFrame:
     """Trend of every article at time ``now``.
 
@@ -289,6 +330,9 @@ def trend_scores(
     prior_impressions : smoothing of CTRs, in impressions at the network's CTR.
     freshness : judge CTRs against the network's current CTR by article age
         (see the module docs); no effect on a log of views only.
+    baseline : network figures to judge against instead of measuring them
+        (see :class:`TrendBaseline`); the ones used are in
+        ``frame.attrs["baseline"]``.
 
     Returns
     -------
@@ -316,6 +360,7 @@ def trend_scores(
         prior_views=prior_views,
         prior_impressions=prior_impressions,
         freshness=freshness,
+        baseline=baseline,
     )
 
 

@@ -5,10 +5,11 @@ import pytest
 
 from recommender.batch import run_batch
 from recommender.errors import InputError, SchemaError
+from recommender.model import Recommender
 from recommender.progress import StageTimer
 from recommender.serving import Recommendations
 from recommender.store import open_store
-from tests.conftest import tiny_articles
+from tests.conftest import NOW, tiny_articles
 
 
 def test_run_publishes_every_list_and_reports(tiny_network) -> None:
@@ -130,3 +131,78 @@ def test_run_records_carry_counts_timings_and_coverage(tiny_network) -> None:
     assert set(run.summary["timings"]) >= {"load", "features", "similarity", "mix"}
     assert run.summary["coverage"]["full_lists"] == 1.0
     assert run.n_lists == summary.lists and run.published_at
+
+
+# -- updates: the saved model's vocabulary reused, only changed lists written ----------
+def updating(config, hours: float = 24.0):
+    return config.model_copy(
+        update={"run": config.run.model_copy(update={"refit_after_hours": hours})}
+    )
+
+
+def assert_store_serves(config, model, run_id: str) -> None:
+    """The store's current run holds exactly the model's lists."""
+    store = open_store(config.store.url)
+    assert store.current_run_id() == run_id
+    expected = {lst.source_id: lst for lst in model.recommendation_lists(run_id)}
+    assert sorted(store.source_ids()) == sorted(expected)
+    for source_id, lst in expected.items():
+        served = store.get(source_id)
+        assert [(i.article_id, i.score, i.url) for i in served.items] == [
+            (i.article_id, i.score, i.url) for i in lst.items
+        ]
+
+
+def test_runs_update_the_saved_model_and_write_only_the_changed_lists(tiny_network) -> None:
+    config, folder = tiny_network
+    config = updating(config)
+    first, _ = run_batch(config)
+    assert first.mode == "fit" and first.lists_written == first.lists
+
+    again, model = run_batch(config)
+    assert again.mode == "update" and again.lists_written == 0
+    assert_store_serves(config, model, again.run_id)
+
+    raw = tiny_articles()
+    raw.loc[raw["article_id"] == "c-fuji", "url"] = "https://gamma.example/fuji-fixed"
+    raw = raw[raw["article_id"] != "b-fuji"]
+    extra = raw[raw["article_id"] == "a-sake"].assign(
+        article_id="a-sake-2", url="https://alpha.example/sake-2", title="Sake breweries, again"
+    )
+    pd.concat([raw, extra]).to_csv(folder / "articles.csv", index=False)
+    changed, model = run_batch(config)
+
+    assert changed.mode == "update" and 0 < changed.lists_written < changed.lists
+    assert_store_serves(config, model, changed.run_id)
+    assert open_store(config.store.url).get("b-fuji") is None
+    assert (
+        model.vectorizer_.vocabulary_
+        == Recommender.load(folder / "model.rec").vectorizer_.vocabulary_
+    )
+
+
+def test_an_update_after_a_rollback_writes_every_list(tiny_network) -> None:
+    config, _ = tiny_network
+    config = updating(config)
+    first, _ = run_batch(config)
+    run_batch(config)
+    open_store(config.store.url).rollback(first.run_id)
+
+    summary, model = run_batch(config)
+
+    # The store no longer serves what the saved model published: no changes to build on.
+    assert summary.mode == "update" and summary.lists_written == summary.lists
+    assert_store_serves(config, model, summary.run_id)
+
+
+def test_a_refit_comes_when_due_or_when_the_config_changed(tiny_network) -> None:
+    config, _ = tiny_network
+    run_batch(updating(config, hours=1))
+    late, _ = run_batch(updating(config, hours=1), now=NOW + pd.Timedelta(hours=2))
+    assert late.mode == "fit" and "refit due" in late.mode_reason
+    soon, _ = run_batch(updating(config, hours=1), now=NOW + pd.Timedelta(hours=2, minutes=30))
+    assert soon.mode == "update"
+    other = updating(config, hours=1)
+    other = other.model_copy(update={"mix": other.mix.model_copy(update={"k": 3})})
+    changed, _ = run_batch(other, now=NOW + pd.Timedelta(hours=2, minutes=30))
+    assert changed.mode == "fit" and "configuration changed" in changed.mode_reason

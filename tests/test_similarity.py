@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.preprocessing import normalize
@@ -12,9 +12,11 @@ from recommender.features import ArticleVectorizer
 from recommender.kernels import available_kernels
 from recommender.similarity import (
     cross_site_neighbors,
+    merge_title_links,
     near_duplicate_groups,
     pair_similarity,
     shared_features,
+    title_links,
     top_k_per_row,
 )
 from tests.conftest import tiny_articles
@@ -214,3 +216,45 @@ def test_shared_features_split_the_cosine() -> None:
     cosine = float((X[0] @ X[1].T).toarray()[0, 0])
     assert values[0].sum() == pytest.approx(cosine)
     assert values[0, 0] > values[0, 1] > 0
+
+
+WORDS = ["sakura", "mochi", "recipe", "kyoto", "jobs", "week", "tokyo", "ramen", "guide", "best"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    titles=st.lists(
+        st.lists(st.sampled_from(WORDS), min_size=1, max_size=4).map(" ".join),
+        min_size=2,
+        max_size=30,
+    ),
+    changes=st.lists(st.tuples(st.integers(0, 29), st.sampled_from(WORDS)), max_size=6),
+    shown_before=st.lists(st.booleans(), min_size=30, max_size=30),
+    shown_now=st.lists(st.booleans(), min_size=30, max_size=30),
+    kernel=st.sampled_from(available_kernels()),
+)
+def test_merged_title_links_equal_the_full_comparison(
+    titles, changes, shown_before, shown_now, kernel
+) -> None:
+    """An update's near-duplicate pairs (the old pairs that still hold plus
+    the pairs touching changed or newly shown titles) are the pairs of a
+    full comparison with the same vectorizer."""
+    n = len(titles)
+    before_rows = np.asarray(shown_before[:n])
+    old = title_links(titles, 0.6, rows=before_rows, kernel=kernel)
+    assume(old.vectorizer is not None)
+    later = list(titles)
+    changed = np.zeros(n, dtype=bool)
+    for i, word in changes:
+        if i < n:
+            later[i] = f"{later[i]} {word}"
+            changed[i] = True
+    now_rows = np.asarray(shown_now[:n])
+    keep = now_rows & before_rows & ~changed
+    full = title_links(later, 0.6, rows=now_rows, vectorizer=old.vectorizer, kernel=kernel)
+    fresh = title_links(
+        later, 0.6, rows=now_rows, vectorizer=old.vectorizer, fresh=now_rows & ~keep, kernel=kernel
+    )
+    merged = merge_title_links(old, np.arange(n), keep, fresh)
+    np.testing.assert_array_equal(merged.pairs, full.pairs)
+    np.testing.assert_array_equal(merged.groups(n), full.groups(n))

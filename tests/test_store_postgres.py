@@ -4,6 +4,7 @@ import pytest
 
 from recommender.errors import StoreError
 from recommender.store import open_store
+from recommender.store.postgres import MIGRATIONS
 from tests.postgres_server import fresh_url, require_postgres
 from tests.store_contract import StoreContract, make_run
 
@@ -43,11 +44,50 @@ def test_the_schema_is_migrated_once_and_versioned() -> None:
         first.publish(*make_run("run-01"))
         again = open_store(url)  # a second process opening the same store
         assert again.current_run_id() == "run-01"
-        rows = again._fetch("SELECT version FROM schema_migrations")
-        assert rows == [(1,)]
+        rows = again._fetch("SELECT version FROM schema_migrations ORDER BY version")
+        assert rows == [(step,) for step, _ in MIGRATIONS]
         again.close()
     finally:
         first.drop()
+
+
+def test_a_version_1_store_is_migrated_in_place() -> None:
+    require_postgres()
+    import psycopg
+
+    from recommender.store.postgres import split_url
+
+    url = fresh_url()
+    conninfo, schema = split_url(url)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f"SET search_path = {schema}")
+        conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, "
+            "applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for statement in MIGRATIONS[0][1]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations (version) VALUES (1)")
+        conn.execute(
+            "INSERT INTO runs (run_id, created_at, status, n_lists) "
+            "VALUES ('run-00', '2021-01-01', 'published', 1)"
+        )
+        conn.execute(
+            "INSERT INTO lists VALUES ('run-00', 's0', %s)",
+            (make_run("run-00", 1)[0][0].to_json(),),
+        )
+        conn.execute("INSERT INTO meta VALUES ('current_run', 'run-00')")
+    store = open_store(url, compact_fraction=5)  # 2 new lists on 1: still a delta
+    try:
+        assert store.get("s0").run_id == "run-00"
+        assert store.current_run().base_run_id == "" and not store.current_run().is_delta
+        lists, run = make_run("run-01", 3)
+        store.publish_changes(lists[1:], run)
+        assert store.current_run().base_run_id == "run-00" and store.current_run().n_lists == 3
+        assert list(store.source_ids()) == ["s0", "s1", "s2"]
+    finally:
+        store.drop()
 
 
 def test_a_newer_schema_is_refused() -> None:

@@ -86,8 +86,14 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
             "INSERT INTO lists VALUES ('run-00', 's0', ?)", (make_run("run-00", 1)[0][0].to_json(),)
         )
         conn.execute("INSERT INTO meta VALUES ('current_run', 'run-00')")
-    store = open_store(path)
+    store = open_store(path, compact_fraction=5)  # 2 new lists on 1: still a delta
     assert store.get("s0").run_id == "run-00"
     assert store.current_run().published_at == ""
-    store.publish(*make_run("run-01"))
-    assert [r.run_id for r in store.runs()] == ["run-01", "run-00"]
+    assert store.current_run().base_run_id == "" and not store.current_run().is_delta
+    # The old full run is a base for a delta run.
+    lists, run = make_run("run-01", 3)
+    store.publish_changes(lists[1:], run)
+    assert store.current_run().base_run_id == "run-00" and store.current_run().n_lists == 3
+    assert list(store.source_ids()) == ["s0", "s1", "s2"]
+    store.publish(*make_run("run-02"))
+    assert [r.run_id for r in store.runs()] == ["run-02", "run-01", "run-00"]

@@ -48,7 +48,16 @@ def print_summary(summary: Any, console: Console) -> None:
             f"{summary.events_read} read, {summary.events_rejected} rejected, "
             f"{summary.events_unmatched} for unknown articles; {summary.views} views",
         ),
-        ("lists", f"{summary.lists} published to {summary.store_url}"),
+        (
+            "lists",
+            f"{summary.lists} published to {summary.store_url}"
+            + (
+                f" ({summary.lists_written} changed lists written)"
+                if summary.mode == "update"
+                else ""
+            ),
+        ),
+        ("model", f"{summary.mode}: {summary.mode_reason}"),
         (
             "coverage",
             f"{cov.get('full_lists', 0):.1%} of articles have a full list; "
@@ -62,7 +71,7 @@ def print_summary(summary: Any, console: Console) -> None:
         ),
     ]
     if summary.model_path:
-        rows.append(("model", f"{summary.model_path} ({summary.model_version})"))
+        rows.append(("saved model", f"{summary.model_path} ({summary.model_version})"))
     for row in rows:
         table.add_row(*row)
     console.print(table)

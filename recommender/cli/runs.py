@@ -36,11 +36,19 @@ def _seconds(run: RunInfo) -> str:
     return f"{sum(timings.values()):.1f}s" if timings else ""
 
 
+def _kind(run: RunInfo) -> str:
+    if run.status == "failed":
+        return ""
+    return "delta" if run.is_delta else "full"
+
+
 @runs.command("list")
 @store_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
 def list_runs(config_path: str | None, store_url: str | None, as_json: bool) -> None:
-    """Recorded runs, newest first: status, lists, share of full lists, time."""
+    """Recorded runs, newest first: status, lists, share of full lists, time,
+    and whether the run stores all its lists (full) or its changes from a full
+    run (delta; ``runs show`` names that run)."""
     with errors_to_exit_codes():
         recorded = open_configured_store(config_path, store_url).runs()
         if as_json:
@@ -48,7 +56,7 @@ def list_runs(config_path: str | None, store_url: str | None, as_json: bool) -> 
                 click.echo(json.dumps(_as_dict(run)))
             return
         table = Table(box=None, padding=(0, 1))
-        for column in ("run", "status", "created (UTC)", "lists", "full", "time"):
+        for column in ("run", "status", "created (UTC)", "lists", "full", "time", "kind"):
             table.add_column(column, no_wrap=True)
         table.add_column("error", overflow="fold")
         for run in recorded:
@@ -59,6 +67,7 @@ def list_runs(config_path: str | None, store_url: str | None, as_json: bool) -> 
                 str(run.n_lists),
                 _coverage(run),
                 _seconds(run),
+                _kind(run),
                 run.error,
             )
         out.print(table if recorded else "[dim]no runs recorded yet[/]")
@@ -85,8 +94,10 @@ def rollback_run(run_id: str, config_path: str | None, store_url: str | None) ->
         store = open_configured_store(config_path, store_url)
         previous = store.current_run_id()
         run = store.rollback(run_id)
-        out.print(f"now serving {run.run_id} ({run.n_lists} lists); was {previous}")
+        delta = f", a delta of {run.base_run_id}" if run.is_delta else ""
+        out.print(f"now serving {run.run_id} ({run.n_lists} lists{delta}); was {previous}")
 
 
 def _as_dict(run: RunInfo) -> dict:
+    """Every recorded field; ``base_run_id`` empty for a full run."""
     return asdict(run)

@@ -2,6 +2,8 @@
 
 A store keeps whole *runs*: ``publish(lists, run)`` makes a new run current in
 one atomic step (readers see the previous run or the new one, never a mix),
+``publish_changes(lists, run, removed=...)`` does the same for a run that
+differs from the current one in a few lists (writing only those),
 ``get(source_id)`` reads the current run's list, and the last ``keep_runs``
 runs stay for rollback. Standard library only, so that serving needs nothing
 heavy.
@@ -30,8 +32,29 @@ class Store(Protocol):
         the run as recorded (with its list count)."""
         ...
 
+    def publish_changes(
+        self,
+        lists: Iterable[PublishableList],
+        run: RunInfo,
+        *,
+        removed: Iterable[str] = (),
+        based_on: str | None = None,
+    ) -> RunInfo:
+        """Record and make current, atomically like :meth:`publish`, a run
+        whose lists are the current run's with ``lists`` replacing or adding
+        the lists of their source ids and the source ids in ``removed``
+        dropped; returns the run as recorded (``n_lists``: all the lists it
+        serves). For incremental runs that change few lists: only the
+        differences are written (see :mod:`recommender.store._sql`). A list
+        carried over keeps, in its JSON, the ``run_id`` and ``generated_at`` of
+        the run that computed it. Raises StoreError when no run is current,
+        or when ``based_on`` (the run the changes were computed against) is
+        not the current run."""
+        ...
+
     def get(self, source_id: str) -> RecommendationList | None:
-        """The current run's list for ``source_id``, or None."""
+        """The current run's list for ``source_id``, or None (its ``run_id``:
+        the run being served)."""
         ...
 
     def current_run(self) -> RunInfo | None:
@@ -61,11 +84,13 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(url: str | Path, *, keep_runs: int = 5) -> Store:
+def open_store(url: str | Path, *, keep_runs: int = 5, compact_fraction: float = 0.25) -> Store:
     """Open (creating if needed) the store at ``url``.
 
     ``sqlite:///relative/path``, ``sqlite:////absolute/path`` or a plain
-    file path select the embedded SQLite backend.
+    file path select the embedded SQLite backend. ``compact_fraction``: a
+    ``publish_changes`` that would store more rows than this fraction of its
+    base run's lists writes a full run instead.
     """
     text = str(url)
     if text.startswith("sqlite://"):
@@ -74,11 +99,11 @@ def open_store(url: str | Path, *, keep_runs: int = 5) -> Store:
             raise StoreError(f"{text}: a SQLite store URL needs a path, e.g. sqlite:///lists.db")
         from recommender.store.sqlite import SQLiteStore
 
-        return SQLiteStore(path, keep_runs=keep_runs)
+        return SQLiteStore(path, keep_runs=keep_runs, compact_fraction=compact_fraction)
     if text.startswith(("postgresql://", "postgres://")):
         from recommender.store.postgres import PostgresStore
 
-        return PostgresStore(text, keep_runs=keep_runs)
+        return PostgresStore(text, keep_runs=keep_runs, compact_fraction=compact_fraction)
     if "://" in text:
         scheme = text.split("://", 1)[0]
         raise StoreError(
@@ -86,7 +111,7 @@ def open_store(url: str | Path, *, keep_runs: int = 5) -> Store:
         )
     from recommender.store.sqlite import SQLiteStore
 
-    return SQLiteStore(text, keep_runs=keep_runs)
+    return SQLiteStore(text, keep_runs=keep_runs, compact_fraction=compact_fraction)
 
 
 __all__ = ["Store", "StoreError", "open_store"]

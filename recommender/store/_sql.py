@@ -12,17 +12,33 @@ Run status as recorded: ``published`` or ``failed``; :meth:`runs` reports
 the served run as ``current`` and older published runs as ``kept`` (each
 can be rolled back to).
 
+**Full and delta runs.** A *full* run (:meth:`SQLStore.publish`) stores all
+its lists. A *delta* run (:meth:`SQLStore.publish_changes`) stores only how it
+differs from its *base*, a full run named by ``runs.base_run_id``: a row per
+changed or added list, and a *tombstone* row (payload ``''``, never a valid
+list) per list of the base it no longer has. Deltas are cumulative: a delta
+published on top of a delta copies the previous delta's rows it does not
+override and keeps the same base, so a run is never more than one layer
+deep. ``meta.current_base`` (absent for a full run) names the current run's
+base; it changes together with ``meta.current_run``, in the same
+transaction. A lookup is then one statement of two primary-key probes: the
+current run's row if there is one (a tombstone reads as "no list"), else the
+base's. When a delta would store more than ``compact_fraction`` of its
+base's rows, the run is written as a full run instead (the unchanged lists
+copied inside the database), so deltas stay small.
+
 Backends supply a connection per thread, a transaction context, the bulk
 insert of lists, their placeholder style and the ordering column.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,20 +46,63 @@ from recommender.errors import StoreError
 from recommender.lists import PublishableList, RecommendationList, RunInfo
 
 _RUN_COLUMNS = (
-    "run_id, created_at, status, config_hash, model_version, n_lists, summary, published_at, error"
+    "run_id, created_at, status, config_hash, model_version, n_lists, summary, published_at, "
+    "error, base_run_id, delta_rows"
+)
+#: Columns a new run is inserted with (the rest keep their defaults).
+_INSERT_RUN = (
+    "INSERT INTO runs (run_id, created_at, status, config_hash, model_version, n_lists, summary, "
+    "published_at, error) VALUES (%s, %s, %s, %s, %s, 0, %s, '', %s)"
+)
+#: The payload that marks a list of the base as removed in a delta run.
+TOMBSTONE = ""
+
+_CURRENT = "(SELECT value FROM meta WHERE key = 'current_run')"
+_CURRENT_BASE = "(SELECT value FROM meta WHERE key = 'current_base')"
+
+# One statement, so one snapshot: the current run's id and the list of
+# ``source_id`` in it (its own row, a tombstone, or else its base's row).
+_GET = (
+    "SELECT m.value, COALESCE("
+    "(SELECT payload FROM lists WHERE run_id = m.value AND source_id = %s), "
+    f"(SELECT payload FROM lists WHERE run_id = {_CURRENT_BASE} AND source_id = %s)) "
+    "FROM meta m WHERE m.key = 'current_run'"
 )
 
 
+def _effective(run: str, base: str, columns: str = "source_id") -> str:
+    """A SELECT of ``columns`` (of ``lists``) of the lists a run serves: its
+    rows that are not tombstones, and its base's rows it does not override.
+    ``run`` and ``base`` are SQL expressions (a NULL base: a full run; its
+    rows are then not even compared with the tombstone)."""
+    return (
+        f"SELECT {columns} FROM lists WHERE run_id = {run} "
+        f"AND ({base} IS NULL OR payload <> '') "
+        f"UNION ALL SELECT {columns} FROM lists b WHERE b.run_id = {base} "
+        "AND NOT EXISTS (SELECT 1 FROM lists d "
+        f"WHERE d.run_id = {run} AND d.source_id = b.source_id)"
+    )
+
+
 class SQLStore(ABC):
-    """Base of the SQLite and PostgreSQL stores (see module docs)."""
+    """Base of the SQLite and PostgreSQL stores (see module docs).
+
+    ``keep_runs``: how many of the newest published runs (full or delta, the
+    current one always among them) are kept for rollback; see :meth:`_prune`.
+    ``compact_fraction``: a :meth:`publish_changes` whose run would store more
+    rows than this fraction of its base's lists writes a full run instead.
+    """
 
     #: Column giving the order in which runs were recorded.
     order_column = "rowid"
     #: Exceptions of the driver that mean "the database failed".
     database_errors: tuple[type[BaseException], ...] = ()
 
-    def __init__(self, *, keep_runs: int) -> None:
+    def __init__(self, *, keep_runs: int, compact_fraction: float = 0.25) -> None:
+        if not compact_fraction >= 0:
+            raise ValueError(f"compact_fraction must be >= 0, got {compact_fraction!r}")
         self.keep_runs = keep_runs
+        self.compact_fraction = compact_fraction
         self._local = threading.local()
 
     # -- backend hooks -------------------------------------------------------
@@ -53,7 +112,8 @@ class SQLStore(ABC):
 
     @abstractmethod
     def _transaction(self, conn: Any) -> AbstractContextManager[Any]:
-        """A write transaction on ``conn`` (commit on success, roll back on error)."""
+        """A write transaction on ``conn`` (commit on success, roll back on
+        error); one writer at a time."""
 
     @abstractmethod
     def _insert_lists(self, conn: Any, rows: Iterator[tuple[str, str, str]]) -> int:
@@ -99,18 +159,40 @@ class SQLStore(ABC):
         self._drop_connection()
 
     # -- reads -------------------------------------------------------------------
+    def _lookup(self, source_id: str) -> tuple[str, str | None] | None:
+        """(current run id, its payload for ``source_id`` or None), or None
+        before the first publish: one statement, so one run."""
+        rows = self._fetch(_GET, (source_id, source_id))
+        if not rows:
+            return None
+        run_id, payload = rows[0]
+        return run_id, payload or None  # a tombstone: removed in a delta run
+
     def get_payload(self, source_id: str) -> str | None:
-        """The current run's list for ``source_id`` as JSON text, or None."""
-        rows = self._fetch(
-            "SELECT payload FROM lists WHERE source_id = %s AND run_id = "
-            "(SELECT value FROM meta WHERE key = 'current_run')",
-            (source_id,),
-        )
-        return rows[0][0] if rows else None
+        """The current run's list for ``source_id`` as JSON text, or None.
+
+        The JSON is the list as it was computed: a list a delta run carries
+        over unchanged from an earlier run keeps that run's ``run_id`` and
+        ``generated_at`` (see :meth:`get`)."""
+        found = self._lookup(source_id)
+        return found[1] if found is not None else None
 
     def get(self, source_id: str) -> RecommendationList | None:
-        payload = self.get_payload(source_id)
-        return RecommendationList.from_json(payload) if payload is not None else None
+        """The current run's list for ``source_id``, or None.
+
+        Its ``run_id`` is the run being served, also for a list that a delta
+        run carries over from an earlier run (its ``generated_at`` stays the
+        time it was computed): readers that cache per run, like
+        :class:`recommender.serving.Recommendations`, take a list of another
+        run for a sign that a new run was published."""
+        found = self._lookup(source_id)
+        if found is None:
+            return None
+        run_id, payload = found
+        if payload is None:
+            return None
+        lst = RecommendationList.from_json(payload)
+        return lst if lst.run_id == run_id else dataclasses.replace(lst, run_id=run_id)
 
     def current_run_id(self) -> str | None:
         rows = self._fetch("SELECT value FROM meta WHERE key = 'current_run'")
@@ -132,7 +214,19 @@ class SQLStore(ABC):
 
     @staticmethod
     def _run_info(row: tuple, current: str | None) -> RunInfo:
-        run_id, created, status, config_hash, version, n_lists, summary, published, error = row
+        (
+            run_id,
+            created,
+            status,
+            config_hash,
+            version,
+            n_lists,
+            summary,
+            published,
+            error,
+            base,
+            delta_rows,
+        ) = row
         if status == "published":
             status = "current" if run_id == current else "kept"
         summary = json.loads(summary) if isinstance(summary, str) else summary
@@ -146,60 +240,248 @@ class SQLStore(ABC):
             n_lists,
             str(published or ""),
             error or "",
+            base or "",
+            delta_rows or 0,
         )
 
     def source_ids(self) -> Iterator[str]:
         """Source ids of the current run's lists, in order."""
-        rows = self._fetch(
-            "SELECT source_id FROM lists WHERE run_id = "
-            "(SELECT value FROM meta WHERE key = 'current_run') ORDER BY source_id"
-        )
+        rows = self._fetch(f"{_effective(_CURRENT, _CURRENT_BASE)} ORDER BY 1")
         yield from (row[0] for row in rows)
 
     # -- writes ------------------------------------------------------------------
     def publish(self, lists: Iterable[PublishableList], run: RunInfo) -> RunInfo:
+        """Store every list of ``run`` as a full run and make it current,
+        atomically; returns the run as recorded."""
+        with self._publishing(run) as conn:
+            self._insert_run(conn, run)
+            rows = ((run.run_id, lst.source_id, lst.to_json()) for lst in lists)
+            n_lists = self._insert_lists(conn, rows)
+            if n_lists == 0:
+                raise StoreError(
+                    f"{self._describe()}: refusing to publish run {run.run_id} with no "
+                    "lists; the current run stays served"
+                )
+            conn.execute(
+                self._sql("UPDATE runs SET n_lists = %s, published_at = %s WHERE run_id = %s"),
+                (n_lists, _now(), run.run_id),
+            )
+            self._set_current(conn, run.run_id, None)
+        return self._published(run.run_id)
+
+    def publish_changes(
+        self,
+        lists: Iterable[PublishableList],
+        run: RunInfo,
+        *,
+        removed: Iterable[str] = (),
+        based_on: str | None = None,
+    ) -> RunInfo:
+        """Record and make current, atomically, a run whose lists are the
+        current run's, with ``lists`` replacing or adding the lists of their
+        source ids and the source ids in ``removed`` dropped (ids the current
+        run has no list for are ignored); returns the run as recorded.
+
+        Stored as a delta of the current run's base (see the module docs), or
+        as a full run when the delta would exceed ``compact_fraction`` of the
+        base's lists. Lists carried over keep the ``run_id`` and
+        ``generated_at`` of the run that computed them in their JSON
+        (:meth:`get` reports the run being served). Like :meth:`publish`:
+        one transaction, a failure leaves the previous run served, a run id
+        already recorded is refused. Raises StoreError when no run is current,
+        when ``based_on`` is given and is not the current run (checked inside
+        the transaction: the changes were computed against that run), when a
+        source id is both in ``lists`` and in ``removed``, or when the run
+        would have no lists left.
+        """
+        gone = {str(source_id) for source_id in removed}
+        with self._publishing(run) as conn:
+            current = dict(
+                conn.execute(
+                    self._sql(
+                        "SELECT key, value FROM meta WHERE key IN ('current_run', 'current_base')"
+                    )
+                ).fetchall()
+            )
+            if "current_run" not in current:
+                raise StoreError(
+                    f"{self._describe()}: cannot publish run {run.run_id} as changes: no "
+                    "run is current to build on (publish a full run first)"
+                )
+            if based_on is not None and current["current_run"] != based_on:
+                raise StoreError(
+                    f"{self._describe()}: cannot publish run {run.run_id} as changes to run "
+                    f"{based_on}: the store now serves run {current['current_run']}; the "
+                    "current run stays served"
+                )
+            base = current.get("current_base") or current["current_run"]
+            previous = current["current_run"] if current.get("current_base") else None
+            self._insert_run(conn, run)
+            self._insert_lists(conn, self._delta_rows(lists, run, gone))
+            self._layer(conn, run.run_id, base, previous, gone)
+            n_lists, delta_rows, is_delta = self._finish_delta(conn, run.run_id, base)
+            if n_lists == 0:
+                raise StoreError(
+                    f"{self._describe()}: refusing to publish run {run.run_id}: its "
+                    "changes remove every list; the current run stays served"
+                )
+            conn.execute(
+                self._sql(
+                    "UPDATE runs SET n_lists = %s, published_at = %s, base_run_id = %s, "
+                    "delta_rows = %s WHERE run_id = %s"
+                ),
+                (n_lists, _now(), base if is_delta else None, delta_rows, run.run_id),
+            )
+            self._set_current(conn, run.run_id, base if is_delta else None)
+        return self._published(run.run_id)
+
+    @contextmanager
+    def _publishing(self, run: RunInfo) -> Iterator[Any]:
+        """The write transaction that publishes ``run``: a database failure
+        rolls it back, drops the connection and raises StoreError (the
+        previous run stays served)."""
         conn = self._conn()
         try:
             with self._transaction(conn):
-                if conn.execute(
-                    self._sql("SELECT 1 FROM runs WHERE run_id = %s"), (run.run_id,)
-                ).fetchone():
-                    raise StoreError(f"{self._describe()}: run {run.run_id} was already recorded")
-                conn.execute(
-                    self._sql(
-                        f"INSERT INTO runs ({_RUN_COLUMNS}) "
-                        "VALUES (%s, %s, 'published', %s, %s, 0, %s, '', '')"
-                    ),
-                    (
-                        run.run_id,
-                        run.created_at,
-                        run.config_hash,
-                        run.model_version,
-                        json.dumps(run.summary, default=str),
-                    ),
-                )
-                rows = ((run.run_id, lst.source_id, lst.to_json()) for lst in lists)
-                n_lists = self._insert_lists(conn, rows)
-                if n_lists == 0:
-                    raise StoreError(
-                        f"{self._describe()}: refusing to publish run {run.run_id} with no "
-                        "lists; the current run stays served"
-                    )
-                conn.execute(
-                    self._sql("UPDATE runs SET n_lists = %s, published_at = %s WHERE run_id = %s"),
-                    (n_lists, _now(), run.run_id),
-                )
-                self._set_current(conn, run.run_id)
+                yield conn
         except self.database_errors as error:
             self._drop_connection()
             raise StoreError(
                 f"{self._describe()}: publish of run {run.run_id} failed, the previous run "
                 f"stays served: {error}"
             ) from None
+
+    def _published(self, run_id: str) -> RunInfo:
+        """After a publish: prune old runs, return the run as recorded."""
         self._prune()
-        recorded = self.run(run.run_id)
+        recorded = self.run(run_id)
         assert recorded is not None
         return recorded
+
+    def _delta_rows(
+        self, lists: Iterable[PublishableList], run: RunInfo, gone: set[str]
+    ) -> Iterator[tuple[str, str, str]]:
+        for lst in lists:
+            payload = lst.to_json()
+            if lst.source_id in gone:
+                raise StoreError(
+                    f"{self._describe()}: run {run.run_id}: source {lst.source_id!r} is both "
+                    "changed and removed; the current run stays served"
+                )
+            if payload == TOMBSTONE:
+                raise StoreError(
+                    f"{self._describe()}: run {run.run_id}: empty payload for source "
+                    f"{lst.source_id!r}; the current run stays served"
+                )
+            yield run.run_id, lst.source_id, payload
+
+    def _layer(
+        self, conn: Any, run_id: str, base: str, previous: str | None, gone: set[str]
+    ) -> None:
+        """Complete the new run's rows (its changed lists are in): tombstones
+        for the removed lists of the base, then the previous delta's rows it
+        does not override, less the lists removed now."""
+        removed = sorted(gone)
+        if removed:
+            conn.cursor().executemany(
+                self._sql(
+                    "INSERT INTO lists (run_id, source_id, payload) "
+                    "SELECT CAST(%s AS TEXT), source_id, '' FROM lists "
+                    "WHERE run_id = %s AND source_id = %s"
+                ),
+                [(run_id, base, source_id) for source_id in removed],
+            )
+        if previous is None:
+            return
+        conn.execute(
+            self._sql(
+                "INSERT INTO lists (run_id, source_id, payload) "
+                "SELECT CAST(%s AS TEXT), p.source_id, p.payload FROM lists p "
+                "WHERE p.run_id = %s AND NOT EXISTS "
+                "(SELECT 1 FROM lists n WHERE n.run_id = %s AND n.source_id = p.source_id)"
+            ),
+            (run_id, previous, run_id),
+        )
+        if removed:
+            # The previous delta's additions removed now (a list of the base
+            # removed now already has its tombstone, which was not overridden).
+            conn.cursor().executemany(
+                self._sql(
+                    "DELETE FROM lists WHERE run_id = %s AND source_id = %s AND payload <> ''"
+                ),
+                [(run_id, source_id) for source_id in removed],
+            )
+
+    def _finish_delta(self, conn: Any, run_id: str, base: str) -> tuple[int, int, bool]:
+        """(lists the new run serves, rows it stores as a delta, whether it
+        stays a delta): a delta of more than ``compact_fraction`` of its base's
+        lists is completed into a full run."""
+        found = conn.execute(
+            self._sql("SELECT n_lists FROM runs WHERE run_id = %s AND status = 'published'"),
+            (base,),
+        ).fetchone()
+        if found is None:
+            raise StoreError(
+                f"{self._describe()}: cannot publish run {run_id} as changes: the current "
+                f"run's base run {base} is missing; publish a full run"
+            )
+        base_lists = found[0]
+        rows, tombstones, added = conn.execute(
+            self._sql(
+                "SELECT count(*), "
+                "coalesce(sum(CASE WHEN n.payload = '' THEN 1 ELSE 0 END), 0), "
+                "coalesce(sum(CASE WHEN n.payload <> '' AND NOT EXISTS (SELECT 1 FROM lists b "
+                "WHERE b.run_id = %s AND b.source_id = n.source_id) THEN 1 ELSE 0 END), 0) "
+                "FROM lists n WHERE n.run_id = %s"
+            ),
+            (base, run_id),
+        ).fetchone()
+        n_lists = int(base_lists) - int(tombstones) + int(added)
+        if rows <= self.compact_fraction * base_lists:
+            return n_lists, int(rows), True
+        # Compact: the base's unchanged lists copied in, the tombstones dropped.
+        removed = [
+            row[0]
+            for row in conn.execute(
+                self._sql("SELECT source_id FROM lists WHERE run_id = %s AND payload = ''"),
+                (run_id,),
+            ).fetchall()
+        ]
+        conn.execute(
+            self._sql(
+                "INSERT INTO lists (run_id, source_id, payload) "
+                "SELECT CAST(%s AS TEXT), b.source_id, b.payload FROM lists b "
+                "WHERE b.run_id = %s AND NOT EXISTS "
+                "(SELECT 1 FROM lists n WHERE n.run_id = %s AND n.source_id = b.source_id)"
+            ),
+            (run_id, base, run_id),
+        )
+        if removed:
+            conn.cursor().executemany(
+                self._sql("DELETE FROM lists WHERE run_id = %s AND source_id = %s"),
+                [(run_id, source_id) for source_id in removed],
+            )
+        return n_lists, 0, False
+
+    def _insert_run(self, conn: Any, run: RunInfo) -> None:
+        """Insert ``run`` as published (its list count set later); refuse a
+        run id already recorded."""
+        if conn.execute(
+            self._sql("SELECT 1 FROM runs WHERE run_id = %s"), (run.run_id,)
+        ).fetchone():
+            raise StoreError(f"{self._describe()}: run {run.run_id} was already recorded")
+        conn.execute(
+            self._sql(_INSERT_RUN),
+            (
+                run.run_id,
+                run.created_at,
+                "published",
+                run.config_hash,
+                run.model_version,
+                json.dumps(run.summary, default=str),
+                "",
+            ),
+        )
 
     def record_failure(self, run: RunInfo, error: str) -> None:
         """Record a run that failed before publishing (the current run stays)."""
@@ -207,13 +489,11 @@ class SQLStore(ABC):
         try:
             with self._transaction(conn):
                 conn.execute(
-                    self._sql(
-                        f"INSERT INTO runs ({_RUN_COLUMNS}) "
-                        "VALUES (%s, %s, 'failed', %s, %s, 0, %s, '', %s)"
-                    ),
+                    self._sql(_INSERT_RUN),
                     (
                         run.run_id,
                         run.created_at,
+                        "failed",
                         run.config_hash,
                         run.model_version,
                         json.dumps(run.summary, default=str),
@@ -226,11 +506,12 @@ class SQLStore(ABC):
         self._prune()
 
     def rollback(self, run_id: str) -> RunInfo:
+        """Serve a kept run again, atomically (a delta run with its base)."""
         conn = self._conn()
         try:
             with self._transaction(conn):
                 row = conn.execute(
-                    self._sql("SELECT status FROM runs WHERE run_id = %s"), (run_id,)
+                    self._sql("SELECT status, base_run_id FROM runs WHERE run_id = %s"), (run_id,)
                 ).fetchone()
                 if row is None or row[0] != "published":
                     kept = [r.run_id for r in self.runs() if r.status in ("current", "kept")]
@@ -238,7 +519,19 @@ class SQLStore(ABC):
                         f"{self._describe()}: no kept run {run_id!r} to roll back to "
                         f"(kept: {', '.join(kept) or 'none'})"
                     )
-                self._set_current(conn, run_id)
+                base = row[1]
+                if (
+                    base is not None
+                    and not conn.execute(
+                        self._sql("SELECT 1 FROM runs WHERE run_id = %s AND status = 'published'"),
+                        (base,),
+                    ).fetchone()
+                ):
+                    raise StoreError(
+                        f"{self._describe()}: cannot roll back to run {run_id}: its base run "
+                        f"{base} is missing"
+                    )
+                self._set_current(conn, run_id, base)
         except self.database_errors as error:
             self._drop_connection()
             raise StoreError(f"{self._describe()}: rollback failed: {error}") from None
@@ -246,33 +539,56 @@ class SQLStore(ABC):
         assert recorded is not None
         return recorded
 
-    def _set_current(self, conn: Any, run_id: str) -> None:
-        conn.execute(self._sql("DELETE FROM meta WHERE key = 'current_run'"))
+    def _set_current(self, conn: Any, run_id: str, base: str | None) -> None:
+        conn.execute(self._sql("DELETE FROM meta WHERE key IN ('current_run', 'current_base')"))
         conn.execute(
             self._sql("INSERT INTO meta (key, value) VALUES ('current_run', %s)"), (run_id,)
         )
+        if base is not None:
+            conn.execute(
+                self._sql("INSERT INTO meta (key, value) VALUES ('current_base', %s)"), (base,)
+            )
 
     def _prune(self) -> None:
-        """Drop published runs beyond the newest ``keep_runs`` (never the
-        current one) and failed records beyond the newest ``keep_runs``."""
-        current = self.current_run_id()
-        ordered = self._fetch(f"SELECT run_id, status FROM runs ORDER BY {self.order_column} DESC")
-        old: list[str] = []
-        for status in ("published", "failed"):
-            ids = [run_id for run_id, s in ordered if s == status and run_id != current]
-            keep = self.keep_runs - 1 if status == "published" and current else self.keep_runs
-            old += ids[max(keep, 0) :]
-        if not old:
-            return
+        """Drop the runs no longer kept, in one transaction.
+
+        Kept: the current run and the newest ``keep_runs - 1`` other published
+        runs (``keep_runs`` counts published runs, full or delta alike), plus
+        the base of every kept delta run, however old: deleting it would break
+        that run. A base kept that way is a whole full run and can be rolled
+        back to as well. Each such base is needed by a delta counted in
+        ``keep_runs``, so the store never holds more than ``keep_runs`` full
+        copies of the lists. Failed records: the newest ``keep_runs``.
+        """
         conn = self._conn()
         try:
+            if not self._prunable(conn):
+                return  # (no write lock taken for nothing)
             with self._transaction(conn):
-                for run_id in old:
+                for run_id in self._prunable(conn):
                     conn.execute(self._sql("DELETE FROM lists WHERE run_id = %s"), (run_id,))
                     conn.execute(self._sql("DELETE FROM runs WHERE run_id = %s"), (run_id,))
         except self.database_errors as error:
             self._drop_connection()
             raise StoreError(f"{self._describe()}: pruning old runs failed: {error}") from None
+
+    def _prunable(self, conn: Any) -> list[str]:
+        """The runs :meth:`_prune` drops, as of now."""
+        row = conn.execute(self._sql("SELECT value FROM meta WHERE key = 'current_run'")).fetchone()
+        current = row[0] if row else None
+        ordered = conn.execute(
+            self._sql(
+                f"SELECT run_id, status, base_run_id FROM runs ORDER BY {self.order_column} DESC"
+            )
+        ).fetchall()
+        base_of = {run_id: base for run_id, _, base in ordered}
+        published = [r for r, s, _ in ordered if s == "published" and r != current]
+        kept = set(published[: max(self.keep_runs - 1 if current else self.keep_runs, 0)])
+        if current is not None:
+            kept.add(current)
+        kept |= {base_of[r] for r in kept if base_of.get(r)}
+        failed = [r for r, s, _ in ordered if s == "failed"]
+        return [r for r in published if r not in kept] + failed[max(self.keep_runs, 0) :]
 
 
 def _now() -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -58,6 +58,15 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         )""",
         ],
     ),
+    (
+        2,
+        # Delta runs (see recommender.store._sql): the full run a delta is
+        # layered on (NULL for a full run) and how many rows the delta stores.
+        [
+            "ALTER TABLE runs ADD COLUMN base_run_id text",
+            "ALTER TABLE runs ADD COLUMN delta_rows integer NOT NULL DEFAULT 0",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -86,14 +95,22 @@ class PostgresStore(SQLStore):
     """PostgreSQL backend of :class:`recommender.store.Store`.
 
     One connection per thread, in autocommit mode for reads.
-    ``connect_timeout``: seconds to wait for the server.
+    ``connect_timeout``: seconds to wait for the server. ``keep_runs``,
+    ``compact_fraction``: see :class:`SQLStore`.
     """
 
     order_column = "seq"
     database_errors = (psycopg.Error,)
 
-    def __init__(self, url: str, *, keep_runs: int = 5, connect_timeout: float = 5.0) -> None:
-        super().__init__(keep_runs=keep_runs)
+    def __init__(
+        self,
+        url: str,
+        *,
+        keep_runs: int = 5,
+        connect_timeout: float = 5.0,
+        compact_fraction: float = 0.25,
+    ) -> None:
+        super().__init__(keep_runs=keep_runs, compact_fraction=compact_fraction)
         self.url = url
         self.conninfo, self.schema = split_url(url)
         self.connect_timeout = connect_timeout
@@ -117,8 +134,14 @@ class PostgresStore(SQLStore):
     def _is_alive(self, conn: psycopg.Connection) -> bool:
         return not conn.closed and not conn.broken
 
-    def _transaction(self, conn: psycopg.Connection) -> AbstractContextManager[Any]:
-        return conn.transaction()
+    @contextmanager
+    def _transaction(self, conn: psycopg.Connection) -> Iterator[Any]:
+        with conn.transaction():
+            # One writer at a time: a publish of changes reads the current run
+            # it builds on, and pruning reads which runs are kept. Readers
+            # (plain SELECTs) are not blocked by this lock mode.
+            conn.execute("LOCK TABLE meta IN SHARE ROW EXCLUSIVE MODE")
+            yield conn
 
     def _insert_lists(self, conn: psycopg.Connection, rows: Iterator[tuple[str, str, str]]) -> int:
         n = 0

@@ -48,6 +48,15 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE runs ADD COLUMN error TEXT NOT NULL DEFAULT '';
     """,
     ),
+    (
+        3,
+        # Delta runs (see recommender.store._sql): the full run a delta is
+        # layered on (NULL for a full run) and how many rows the delta stores.
+        """
+        ALTER TABLE runs ADD COLUMN base_run_id TEXT;
+        ALTER TABLE runs ADD COLUMN delta_rows INTEGER NOT NULL DEFAULT 0;
+    """,
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -57,13 +66,21 @@ class SQLiteStore(SQLStore):
 
     Safe to share between threads (one connection per thread). ``timeout``:
     seconds to wait for another writer's lock before failing.
+    ``keep_runs``, ``compact_fraction``: see :class:`SQLStore`.
     """
 
     order_column = "rowid"
     database_errors = (sqlite3.Error,)
 
-    def __init__(self, path: str | Path, *, keep_runs: int = 5, timeout: float = 30.0) -> None:
-        super().__init__(keep_runs=keep_runs)
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        keep_runs: int = 5,
+        timeout: float = 30.0,
+        compact_fraction: float = 0.25,
+    ) -> None:
+        super().__init__(keep_runs=keep_runs, compact_fraction=compact_fraction)
         self.path = Path(path)
         self.timeout = timeout
         try:
