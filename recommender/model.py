@@ -8,7 +8,6 @@ It saves to and loads from one versioned artifact file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from recommender.progress import StageTimer
 from recommender.similarity import (
     Neighbors,
     TitleLinks,
+    best_first,
     cross_site_neighbors,
     merge_title_links,
     title_links,
@@ -202,10 +202,8 @@ class Recommender:
         model = Recommender(self.config)
         with progress.stage("features", total=len(articles)):
             articles = model._prepare(articles, now)
-            hashes = model.content_hashes_
             previous = pd.Index(self.articles_["article_id"]).get_indexer(articles["article_id"])
-            same = previous >= 0
-            same[same] = self.content_hashes_[previous[same]] == hashes[same]
+            same = _same_content(self.articles_, previous, articles)
             model.vectorizer_ = self.vectorizer_
             model.vocabulary_fitted_at_ = self.vocabulary_fitted_at_
             model.X_ = _assemble_rows(
@@ -276,7 +274,6 @@ class Recommender:
         articles = articles.reset_index(drop=True)
         articles = articles.assign(category_key=category_keys(articles, self.config))
         self.articles_ = articles
-        self.content_hashes_ = _content_hashes(articles)
         return articles
 
     def _eligibility(self) -> None:
@@ -385,10 +382,8 @@ class Recommender:
         fresh_val = np.where(fresh.indices >= 0, fresh.scores, -np.inf).astype(np.float32)
         both_idx = np.hstack([part_idx, fresh.indices])
         both_val = np.hstack([part_val, fresh_val])
-        order = np.lexsort((np.where(both_idx >= 0, both_idx, n), -both_val), axis=1)[:, :width]
-        merged_idx = np.take_along_axis(both_idx, order, axis=1)
-        merged_val = np.take_along_axis(both_val, order, axis=1)
-        merged_val = np.where(np.isfinite(merged_val), merged_val, 0).astype(np.float32)
+        merged = best_first(both_idx, both_val, width)
+        merged_idx, merged_val = merged.indices, merged.scores
 
         # Exact down to the last kept entry b: arrivals ranking before b, plus the kept part.
         last = np.where(n_part > 0, old_idx.shape[1] - 1 - np.argmax(still[:, ::-1], axis=1), 0)
@@ -703,7 +698,19 @@ class Recommender:
                 links = compare(vectorizer=old_titles.vectorizer)
             else:
                 new_of_old, keep = title_reuse
-                fresh = compare(vectorizer=old_titles.vectorizer, fresh=self.eligible_ & ~keep)
+                # The kept titles' vectors, in this run's numbering.
+                compared = np.flatnonzero(self.eligible_)
+                old_of_new = np.full(len(articles), -1, dtype=np.int64)
+                old_of_new[new_of_old[new_of_old >= 0]] = np.flatnonzero(new_of_old >= 0)
+                known = None
+                if old_titles.rows is not None:
+                    reused = keep[compared]
+                    found = old_titles.vectors_of(old_of_new[compared[reused]])
+                    if found is not None and found[0].all():
+                        known = (reused, found[1])
+                fresh = compare(
+                    vectorizer=old_titles.vectorizer, fresh=self.eligible_ & ~keep, known=known
+                )
                 links = merge_title_links(old_titles, new_of_old, keep, fresh)
             self.title_links_ = links
             self.groups_ = links.groups(len(articles))
@@ -1016,21 +1023,24 @@ class Recommender:
         return model
 
 
-def _content_hashes(articles: pd.DataFrame) -> np.ndarray:
-    """Per article, a hash of what its feature row and lists depend on
-    (site, title, body, category key)."""
-    text = (
-        articles["site"].astype(str)
-        + "\x1f"
-        + articles["title"].astype(str)
-        + "\x1f"
-        + articles["body"].fillna("").astype(str)
-        + "\x1f"
-        + articles["category_key"].fillna("").astype(str)
-    )
-    return np.array(
-        [hashlib.blake2b(t.encode(), digest_size=16).hexdigest() for t in text], dtype=object
-    )
+#: What an article's feature row and lists depend on, besides its id.
+CONTENT_COLUMNS = ("site", "title", "body", "category_key")
+
+
+def _same_content(before: pd.DataFrame, previous: np.ndarray, after: pd.DataFrame) -> np.ndarray:
+    """Per article of ``after``: was it in ``before`` (at row ``previous``,
+    -1 if not) with the same site, title, body and category key?"""
+    same = previous >= 0
+    at = previous[same]
+    for column in CONTENT_COLUMNS:
+        old = before[column].to_numpy(dtype=object)[at]
+        new = after[column].to_numpy(dtype=object)[same]
+        equal = old == new
+        # Missing values (None, NaN, NA) are equal to each other.
+        equal |= pd.isna(old) & pd.isna(new)
+        same[same] = equal
+        at = at[equal]
+    return same
 
 
 def _group_floor(groups: np.ndarray, members: np.ndarray, labels: np.ndarray) -> np.ndarray:

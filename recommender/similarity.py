@@ -54,6 +54,31 @@ class Neighbors:
         return (self.indices >= 0).sum(axis=1)
 
 
+def best_first(indices: np.ndarray, scores: np.ndarray, width: int) -> Neighbors:
+    """Each row's ``width`` best entries by score, ties by lower index, as
+    :class:`Neighbors` (-1 pads). Entries with index -1 are ignored.
+
+    One sort of 64-bit keys (an order-preserving image of the float32 score
+    above the index) instead of a two-key lexsort: a fraction of the time
+    on the wide merges of an incremental update.
+    """
+    valid = indices >= 0
+    # -score, with -0.0 made +0.0 so that equal scores compare equal.
+    negated = np.where(valid, -scores.astype(np.float32), np.float32(np.inf)) + np.float32(0.0)
+    bits = np.ascontiguousarray(negated, dtype=np.float32).view(np.uint32)
+    ordered = np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000))
+    low = np.where(valid, indices, -1).astype(np.int64) & 0xFFFFFFFF
+    keys = (ordered.astype(np.uint64) << np.uint64(32)) | low.astype(np.uint64)
+    keys.sort(axis=1)
+    keys = keys[:, :width]
+    high = (keys >> np.uint64(32)).astype(np.uint32)
+    bits = np.where(high >> 31, high & np.uint32(0x7FFFFFFF), ~high).astype(np.uint32)
+    found = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    pad = found == 0xFFFFFFFF
+    best = np.where(pad, -1, found).astype(np.int32)
+    return Neighbors(best, np.where(pad, 0.0, -bits.view(np.float32)).astype(np.float32))
+
+
 def _block_rows(n_columns: int, max_block_mb: float) -> int:
     # A block holds the float32 scores and argpartition's int64 indices.
     per_row = max(1, n_columns) * (4 + 8)
@@ -273,6 +298,19 @@ class TitleLinks:
     vectorizer: TfidfVectorizer | None
     pairs: np.ndarray
     threshold: float
+    #: The compared rows (ascending) and their title vectors, for an update
+    #: to reuse instead of transforming every title again.
+    rows: np.ndarray | None = None
+    matrix: sp.csr_matrix | None = None
+
+    def vectors_of(self, rows: np.ndarray) -> tuple[np.ndarray, sp.csr_matrix] | None:
+        """The known vectors of those of ``rows`` (this run's numbering) that
+        were compared: (which of ``rows``, their vectors); None if none kept."""
+        if self.rows is None or self.matrix is None or not len(self.rows):
+            return None
+        at = np.clip(np.searchsorted(self.rows, rows), 0, len(self.rows) - 1)
+        known = self.rows[at] == rows
+        return known, sp.csr_matrix(self.matrix[at[known]])
 
     def groups(self, n: int) -> np.ndarray:
         """Group id of each of ``n`` rows (rows in no pair are groups of their own)."""
@@ -289,6 +327,7 @@ def title_links(
     rows: np.ndarray | None = None,
     vectorizer: TfidfVectorizer | None = None,
     fresh: np.ndarray | None = None,
+    known: tuple[np.ndarray, sp.csr_matrix] | None = None,
     kernel: str = "auto",
     n_jobs: int = -1,
     max_block_mb: float = 64.0,
@@ -301,6 +340,8 @@ def title_links(
     only the pairs with at least one end in ``fresh`` — what an update needs
     when the other titles' pairs are known. Each pair's score is computed
     from its smaller row's side either way, so both ways give the same pairs.
+    ``known``: (mask over the compared rows, their vectors) for titles
+    already transformed with ``vectorizer`` (see :meth:`TitleLinks.vectors_of`).
     """
     n = len(titles)
     subset = _as_indices(np.arange(n) if rows is None else rows)
@@ -312,9 +353,21 @@ def title_links(
             vectorizer.fit([str(titles[int(i)]) for i in subset])
         except ValueError:  # no title, or every one shorter than a 3-gram
             return TitleLinks(None, np.zeros((0, 2), dtype=np.int64), threshold)
+    subset = np.sort(subset)
     if len(subset) == 0:
         return TitleLinks(vectorizer, np.zeros((0, 2), dtype=np.int64), threshold)
-    T = sp.csr_matrix(vectorizer.transform([str(titles[int(i)]) for i in subset]))
+    if known is None:
+        T = sp.csr_matrix(vectorizer.transform([str(titles[int(i)]) for i in subset]))
+    else:
+        is_known, known_matrix = known
+        todo = np.flatnonzero(~is_known)
+        parts = [known_matrix]
+        if len(todo):
+            parts.append(
+                sp.csr_matrix(vectorizer.transform([str(titles[int(subset[i])]) for i in todo]))
+            )
+        position = np.concatenate([np.flatnonzero(is_known), todo])
+        T = sp.csr_matrix(sp.vstack(parts, format="csr")[np.argsort(position)])
     score_kernel = get_kernel(kernel)
     jobs = _resolve_jobs(n_jobs) if score_kernel.releases_gil else 1
     found: list[np.ndarray] = []
@@ -350,7 +403,7 @@ def title_links(
             if len(others):
                 links(T[others], subset[others], T[at], subset[at])
     pairs = np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
-    return TitleLinks(vectorizer, _sorted_pairs(pairs.astype(np.int64)), threshold)
+    return TitleLinks(vectorizer, _sorted_pairs(pairs.astype(np.int64)), threshold, subset, T)
 
 
 def _as_indices(rows: np.ndarray) -> np.ndarray:
@@ -378,7 +431,7 @@ def merge_title_links(
         valid = (mapped >= 0).all(axis=1) & keep[np.maximum(mapped, 0)].all(axis=1)
         kept = np.sort(mapped[valid], axis=1)
     pairs = _sorted_pairs(np.concatenate([kept, fresh.pairs]).astype(np.int64))
-    return TitleLinks(fresh.vectorizer, pairs, fresh.threshold)
+    return TitleLinks(fresh.vectorizer, pairs, fresh.threshold, fresh.rows, fresh.matrix)
 
 
 def near_duplicate_groups(

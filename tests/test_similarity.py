@@ -11,6 +11,7 @@ from sklearn.preprocessing import normalize
 from recommender.features import ArticleVectorizer
 from recommender.kernels import available_kernels
 from recommender.similarity import (
+    best_first,
     cross_site_neighbors,
     merge_title_links,
     near_duplicate_groups,
@@ -258,3 +259,36 @@ def test_merged_title_links_equal_the_full_comparison(
     merged = merge_title_links(old, np.arange(n), keep, fresh)
     np.testing.assert_array_equal(merged.pairs, full.pairs)
     np.testing.assert_array_equal(merged.groups(n), full.groups(n))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    shape=st.tuples(st.integers(1, 6), st.integers(1, 12)),
+    width=st.integers(1, 12),
+)
+def test_best_first_ranks_like_a_lexsort_by_score_then_index(data, shape, width) -> None:
+    rows, columns = shape
+    indices = data.draw(arrays(np.int32, shape, elements=st.integers(-1, 50)))
+    # Few distinct scores, so that ties (broken by the lower index) are common.
+    scores = data.draw(
+        arrays(np.float32, shape, elements=st.sampled_from([0.0, 0.02, 0.5, 0.75, 1.0, 3.5]))
+    )
+    # Each index at most once per row, as in a neighbour list.
+    for row in indices:
+        seen: set[int] = set()
+        for j, index in enumerate(row):
+            if index in seen:
+                row[j] = -1
+            seen.add(int(index))
+
+    best = best_first(indices, scores, width)
+
+    key_index = np.where(indices >= 0, indices, 10**9)
+    key_score = np.where(indices >= 0, -scores.astype(np.float64), np.inf)
+    order = np.lexsort((key_index, key_score), axis=1)[:, :width]
+    expected = np.take_along_axis(indices, order, axis=1)
+    expected_scores = np.where(expected >= 0, np.take_along_axis(scores, order, axis=1), 0)
+    np.testing.assert_array_equal(best.indices, expected)
+    np.testing.assert_array_equal(best.scores, expected_scores.astype(np.float32))
+    assert best.indices.shape == (rows, min(width, columns))
