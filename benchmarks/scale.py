@@ -198,17 +198,18 @@ def main() -> None:
         lines = [
             f"Machine: {machine_facts()}",
             "",
-            "| N sources | candidates | features | similarity | trending | mix | publish "
-            "| vectorise→publish | peak RSS |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| N sources | candidates | features | similarity | trending | dedupe | mix "
+            "| publish | vectorise→publish | peak RSS |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
+        stages = ("features", "similarity", "trending", "dedupe", "mix", "publish")
         for r in rows:
             t = r["timings"]
-            total = sum(t[s] for s in ("features", "similarity", "trending", "mix", "publish"))
+            total = sum(t[s] for s in stages)
             lines.append(
-                f"| {r['n']:,} | {r['candidates']:,} | {t['features']:.1f} s | "
-                f"{t['similarity']:.1f} s | {t['trending']:.1f} s | {t['mix']:.1f} s | "
-                f"{t['publish']:.1f} s | **{total:.1f} s** | {r['peak_gib']:.1f} GiB |"
+                f"| {r['n']:,} | {r['candidates']:,} | "
+                + " | ".join(f"{t[s]:.1f} s" for s in stages)
+                + f" | **{total:.1f} s** | {r['peak_gib']:.1f} GiB |"
             )
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with args.out.open("a") as handle:
