@@ -777,9 +777,7 @@ class Recommender:
         names = {key: site.display_name for key, site in self.config.sites.items()}
         field = {
             name: dict(
-                zip(
-                    shown.tolist(), a[name].astype(object).where(a[name].notna(), None), strict=True
-                )
+                zip(shown.tolist(), a[name].to_numpy(dtype=object, na_value=None), strict=True)
             )
             for name in ("article_id", "site", "category", "title", "url", "image_url")
         }
@@ -895,7 +893,7 @@ class Recommender:
         names = {key: site.display_name for key, site in self.config.sites.items()}
         dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
         columns = [
-            a[name].astype(object).where(a[name].notna(), None).tolist()
+            a[name].to_numpy(dtype=object, na_value=None).tolist()
             for name in ("article_id", "site", "category", "title", "url", "image_url")
         ]
         return [
@@ -953,6 +951,16 @@ class Recommender:
         )
         result = next(self.recommendation_lists(self.version, lists=lists))
         return result.top(k) if k is not None else result
+
+    def prepare_cold_start(self) -> None:
+        """Build what :meth:`recommend_unseen` compares a new article with, for
+        every site, now rather than on each site's first request (a transposed
+        copy of the candidates' features per site: a fraction of a second at
+        a million articles). Call it once after loading, e.g. when a web
+        worker starts."""
+        self._check_fitted()
+        for site in self.config.sites:
+            self._cold_start_candidates(site)
 
     def _cold_start_candidates(self, site: str) -> tuple[np.ndarray, sp.csr_matrix]:
         """Rows a page of ``site`` may show, and their transposed features (cached)."""

@@ -286,3 +286,17 @@ def test_a_trending_item_that_leaves_the_pool_leaves_the_lists_it_was_in(sample,
 
     assert_same_lists(incremental, full)
     assert incremental.update_stats_["lists_mixed"] < n  # some lists were copied
+
+
+def test_prepare_cold_start_indexes_every_site_and_changes_no_list(sample) -> None:
+    config, articles, events = sample
+    model = Recommender(with_kernel(config, "scipy")).fit(articles, events, now=NOW)
+    known = model.articles_.iloc[0]
+    article = {"article_id": "brand-new", **known[["site", "title", "body"]].to_dict()}
+    before = model.recommend_unseen(article)
+    model.__dict__.pop("_cold_start_cache", None)
+
+    model.prepare_cold_start()
+
+    assert set(model.__dict__["_cold_start_cache"]) == set(config.sites)
+    assert model.recommend_unseen(article).items == before.items
