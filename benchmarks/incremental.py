@@ -55,15 +55,19 @@ def publish(model: Recommender, folder: Path, run_id: str, *, changes: bool = Fa
     return time.perf_counter() - started
 
 
-def changed_corpus(articles: pd.DataFrame, fraction: float, seed: int = 3) -> pd.DataFrame:
-    """``fraction`` of the corpus changed: half edited bodies, half new articles
-    (published in the last day, appended at the end)."""
+def changed_corpus(
+    articles: pd.DataFrame, fraction: float, seed: int = 3, new_share: float = 0.5
+) -> pd.DataFrame:
+    """``fraction`` of the corpus changed: ``new_share`` of it new articles
+    (published in the last day, appended at the end), the rest edited bodies
+    of articles anywhere in the archive."""
     rng = np.random.default_rng(seed)
     n_change = int(len(articles) * fraction)
+    n_new = round(n_change * new_share)
     later = articles.copy()
-    edited = rng.choice(len(later), n_change // 2, replace=False)
+    edited = rng.choice(len(later), n_change - n_new, replace=False)
     later.loc[edited, "body"] = later.loc[edited, "body"] + " update corrected figures"
-    fresh = articles.iloc[rng.choice(len(articles), n_change - n_change // 2, replace=False)]
+    fresh = articles.iloc[rng.choice(len(articles), n_new, replace=False)]
     fresh = fresh.copy()
     fresh["article_id"] = [f"new-{i}" for i in range(len(fresh))]
     fresh["url"] = [f"https://example.org/new-{i}" for i in range(len(fresh))]
@@ -103,6 +107,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--candidates", type=int, default=50_000)
     parser.add_argument("--fraction", type=float, default=0.01)
+    parser.add_argument(
+        "--new-share", type=float, default=0.5, help="share of the changes that are new articles"
+    )
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()))
     args = parser.parse_args()
@@ -122,7 +129,9 @@ def main() -> None:
         full = full_fit + full_publish
         print(f"full run: {full:.1f}s ({model.timings_}, publish {full_publish:.1f}s)", flush=True)
 
-        later = validate_articles(changed_corpus(articles, args.fraction)).valid
+        later = validate_articles(
+            changed_corpus(articles, args.fraction, new_share=args.new_share)
+        ).valid
         timings = {}
         results = {}
         for incremental in (True, False):
