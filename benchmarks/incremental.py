@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import resource
 import statistics
 import sys
@@ -33,7 +34,7 @@ sys.path.insert(0, str(HERE))
 from corpus import make_corpus  # noqa: E402
 from scale import NOW, LoggedStages, machine_facts, scale_inputs  # noqa: E402
 
-from recommender.batch import _counted  # noqa: E402
+from recommender.batch import publish_model  # noqa: E402
 from recommender.lists import RunInfo  # noqa: E402
 from recommender.model import Recommender  # noqa: E402
 from recommender.schema import validate_articles  # noqa: E402
@@ -41,16 +42,12 @@ from recommender.store import open_store  # noqa: E402
 
 
 def publish(model: Recommender, folder: Path, run_id: str, *, changes: bool = False) -> float:
-    """Seconds to publish every list of ``model``, or with ``changes`` only
-    those that changed since the run it was updated from (as the batch does)."""
+    """Seconds to publish ``model``'s lists as the batch does: with ``changes``
+    (an update of the served run "full"), only the changed lists when few
+    changed (``publish_model``), else every list."""
     store = open_store(folder / "lists.sqlite", keep_runs=3)
     started = time.perf_counter()
-    run = RunInfo(run_id, "now")
-    if changes:
-        lists = model.list_payloads(run_id, rows=model.changed_lists_)
-        store.publish_changes(_counted(lists, lambda _: None), run, removed=model.removed_sources_)
-    else:
-        store.publish(_counted(model.list_payloads(run_id), lambda _: None), run)
+    publish_model(store, model, RunInfo(run_id, "now"), based_on="full" if changes else None)
     store.close()
     return time.perf_counter() - started
 
@@ -184,6 +181,9 @@ def main() -> None:
             flush=True,
         )
 
+        # Only the full run's model is needed from here on: free the others.
+        del results, updated, moved
+        gc.collect()
         unseen = later.tail(args.requests)
         for label in ("run's candidates", "every article a candidate"):
             if label.startswith("every"):

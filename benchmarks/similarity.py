@@ -152,7 +152,7 @@ def product_floor(
             def read(
                 start: int, rows: np.ndarray = rows, prepared: object = prepared, block: int = block
             ) -> float:
-                return float(kernel.scores(X[rows[start : start + block]], prepared).max())
+                return float(kernel.scores(X[rows[start : start + block]], prepared).max(initial=0))
 
             list(pool.map(read, range(0, len(rows), block)))
     return np.full((n, K), -1, dtype=np.int64), np.zeros((n, K), dtype=np.float32)

@@ -200,21 +200,14 @@ def _fit_and_publish(
             compact_fraction=config.store.compact_fraction,
         )
         try:
-            rows = _changes_to_write(model, previous, store)
-            written = [0]
-            lists = _counted(
-                model.list_payloads(summary.run_id, created_at, rows=rows), advance, tally=written
+            summary.lists_written = publish_model(
+                store,
+                model,
+                run,
+                based_on=previous.published_run_id_ if previous is not None else None,
+                compact_fraction=config.store.compact_fraction,
+                advance=advance,
             )
-            if rows is None:
-                store.publish(lists, run)
-            else:
-                store.publish_changes(
-                    lists,
-                    run,
-                    removed=model.removed_sources_,
-                    based_on=previous.published_run_id_ if previous is not None else None,
-                )
-            summary.lists_written = written[0]
         finally:
             store.close()
 
@@ -306,20 +299,43 @@ def _previous_model(
     return previous, f"vocabulary fitted {age:.1f} h before this run (refit after {hours:g} h)"
 
 
-def _changes_to_write(
-    model: Recommender, previous: Recommender | None, store: Store
-) -> np.ndarray | None:
-    """Rows of ``model.lists_`` to write as changes to the served run, or
-    None to publish every list: after a fit, or when the store no longer
-    serves the run the saved model published (a rollback, another writer)."""
-    if previous is None:
-        return None
-    served = store.current_run_id()
-    if served is None or served != previous.published_run_id_:
-        _log.warning(
-            "publishing every list: the store serves run %s, the saved model published %s",
-            served,
-            previous.published_run_id_,
-        )
-        return None
-    return np.asarray(model.changed_lists_)
+def publish_model(
+    store: Store,
+    model: Recommender,
+    run: RunInfo,
+    *,
+    based_on: str | None = None,
+    compact_fraction: float = 0.25,
+    advance: Callable[[int], None] | None = None,
+) -> int:
+    """Publish ``model``'s lists as ``run``; returns how many were written.
+
+    With ``based_on`` (the run the model was updated from, see
+    :meth:`Recommender.update`) still served and at most ``compact_fraction``
+    of the lists changed, only the changes are written
+    (:meth:`Store.publish_changes`); otherwise every list is: after a fit,
+    a rollback, another writer, or an update that moved most lists (the
+    time passing moves every freshness score)."""
+    changed = getattr(model, "changed_lists_", None)
+    rows: np.ndarray | None = None
+    if based_on is not None and changed is not None:
+        served = store.current_run_id()
+        if served != based_on:
+            _log.warning(
+                "publishing every list: the store serves run %s, the model was updated from %s",
+                served,
+                based_on,
+            )
+        elif np.mean(changed) <= compact_fraction:
+            rows = np.asarray(changed)
+    written = [0]
+    lists = _counted(
+        model.list_payloads(run.run_id, run.created_at, rows=rows),
+        advance or (lambda _: None),
+        tally=written,
+    )
+    if rows is None:
+        store.publish(lists, run)
+    else:
+        store.publish_changes(lists, run, removed=model.removed_sources_, based_on=based_on)
+    return written[0]

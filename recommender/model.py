@@ -776,9 +776,7 @@ class Recommender:
         a = self.articles_.iloc[shown]
         names = {key: site.display_name for key, site in self.config.sites.items()}
         field = {
-            name: dict(
-                zip(shown.tolist(), a[name].to_numpy(dtype=object, na_value=None), strict=True)
-            )
+            name: dict(zip(shown.tolist(), _objects(a[name]), strict=True))
             for name in ("article_id", "site", "category", "title", "url", "image_url")
         }
         site_names = {r: names.get(str(site), str(site)) for r, site in field["site"].items()}
@@ -893,7 +891,7 @@ class Recommender:
         names = {key: site.display_name for key, site in self.config.sites.items()}
         dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
         columns = [
-            a[name].to_numpy(dtype=object, na_value=None).tolist()
+            _objects(a[name]).tolist()
             for name in ("article_id", "site", "category", "title", "url", "image_url")
         ]
         return [
@@ -1049,6 +1047,13 @@ def _same_content(before: pd.DataFrame, previous: np.ndarray, after: pd.DataFram
         same[same] = equal
         at = at[equal]
     return same
+
+
+def _objects(column: pd.Series) -> np.ndarray:
+    """The column as Python objects, missing values as None."""
+    values = column.to_numpy(dtype=object, copy=True)
+    values[column.isna().to_numpy()] = None
+    return values
 
 
 def _group_floor(groups: np.ndarray, members: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -156,6 +156,10 @@ def assert_store_serves(config, model, run_id: str) -> None:
 def test_runs_update_the_saved_model_and_write_only_the_changed_lists(tiny_network) -> None:
     config, folder = tiny_network
     config = updating(config)
+    # A tiny network: most lists change; write them as changes all the same.
+    config = config.model_copy(
+        update={"store": config.store.model_copy(update={"compact_fraction": 1.0})}
+    )
     first, _ = run_batch(config)
     assert first.mode == "fit" and first.lists_written == first.lists
 
@@ -174,6 +178,7 @@ def test_runs_update_the_saved_model_and_write_only_the_changed_lists(tiny_netwo
 
     assert changed.mode == "update" and 0 < changed.lists_written < changed.lists
     assert_store_serves(config, model, changed.run_id)
+    assert open_store(config.store.url).current_run().is_delta
     assert open_store(config.store.url).get("b-fuji") is None
     assert (
         model.vectorizer_.vocabulary_
@@ -206,3 +211,17 @@ def test_a_refit_comes_when_due_or_when_the_config_changed(tiny_network) -> None
     other = other.model_copy(update={"mix": other.mix.model_copy(update={"k": 3})})
     changed, _ = run_batch(other, now=NOW + pd.Timedelta(hours=2, minutes=30))
     assert changed.mode == "fit" and "configuration changed" in changed.mode_reason
+
+
+def test_an_update_that_moves_most_lists_publishes_a_full_run(tiny_network) -> None:
+    config, _ = tiny_network
+    config = updating(config)
+    run_batch(config)
+
+    # An hour later every freshness score moved: every list changed.
+    summary, model = run_batch(config, now=NOW + pd.Timedelta(hours=1))
+
+    assert summary.mode == "update" and summary.lists_written == summary.lists
+    served = open_store(config.store.url).current_run()
+    assert served.run_id == summary.run_id and not served.is_delta
+    assert_store_serves(config, model, summary.run_id)
