@@ -41,7 +41,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from corpus import make_corpus  # noqa: E402
+from corpus import cached_corpus  # noqa: E402
 from scale import NOW, machine_facts, scale_inputs  # noqa: E402
 
 # This file has the Dask package's name: keep its folder off the path, so that
@@ -63,13 +63,7 @@ def load_inputs(n: int, n_candidates: int, cache: Path) -> tuple[Any, pd.DataFra
     """Config, validated articles and events, as ``benchmarks/scale.py`` builds them."""
     from recommender.schema import validate_articles
 
-    path = cache / f"corpus-{n}.parquet"
-    if path.exists():
-        raw = pd.read_parquet(path)
-    else:
-        raw = make_corpus(n, end=NOW.isoformat())
-        raw.to_parquet(path, index=False)
-    articles = validate_articles(raw).valid
+    articles = validate_articles(cached_corpus(n, cache, end=NOW.isoformat())).valid
     config, events = scale_inputs(articles, n_candidates)
     return config, articles, events
 
@@ -133,10 +127,9 @@ def _fit_on_cluster(
     result: dict[str, Any],
 ) -> Any:
     """Fit on the setup's cluster; record partition times and worker memory."""
-    import dask
-    from distributed import LocalCluster, get_task_stream
+    from distributed import get_task_stream
 
-    from recommender.distributed import connect, fit_on_cluster
+    from recommender.distributed import connect, fit_on_cluster, local_cluster
 
     with ExitStack() as stack:
         with progress.stage("cluster"):
@@ -144,17 +137,7 @@ def _fit_on_cluster(
                 client = stack.enter_context(connect(setup))
             else:
                 workers, threads = shape
-                with dask.config.set({"distributed.scheduler.active-memory-manager.start": False}):
-                    cluster = stack.enter_context(
-                        LocalCluster(
-                            n_workers=workers,
-                            threads_per_worker=threads,
-                            processes=True,
-                            host="127.0.0.1",
-                            dashboard_address=None,
-                            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                        )
-                    )
+                cluster = stack.enter_context(local_cluster(workers, threads))
                 # Connected as to a remote scheduler, by its address.
                 client = stack.enter_context(connect(cluster.scheduler_address))
                 client.wait_for_workers(workers)

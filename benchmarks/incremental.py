@@ -31,7 +31,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from corpus import make_corpus  # noqa: E402
+from corpus import cached_corpus  # noqa: E402
 from scale import NOW, LoggedStages, machine_facts, scale_inputs  # noqa: E402
 
 from recommender.batch import publish_model  # noqa: E402
@@ -111,9 +111,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()))
     args = parser.parse_args()
 
-    path = args.cache / f"corpus-{args.n}.parquet"
-    raw = pd.read_parquet(path) if path.exists() else make_corpus(args.n, end=NOW.isoformat())
-    articles = validate_articles(raw).valid
+    articles = validate_articles(cached_corpus(args.n, args.cache, end=NOW.isoformat())).valid
     # A day of slack in the freshness window: room for the new articles' day.
     config, events = scale_inputs(articles, args.candidates, slack_days=1.0)
     print(f"machine: {machine_facts()}", flush=True)

@@ -34,7 +34,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from corpus import make_corpus  # noqa: E402
+from corpus import cached_corpus  # noqa: E402
 
 from recommender.progress import StageTimer  # noqa: E402
 
@@ -119,12 +119,7 @@ def run_one(n: int, n_candidates: int, corpus_cache: Path) -> dict:
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    path = corpus_cache / f"corpus-{n}.parquet"
-    if path.exists():
-        raw = pd.read_parquet(path)
-    else:
-        raw = make_corpus(n, end=NOW.isoformat())
-        raw.to_parquet(path, index=False)
+    raw = cached_corpus(n, corpus_cache, end=NOW.isoformat())
     timings["generate"] = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -259,19 +259,12 @@ def _record_failure(
 
 
 def _counted(
-    lists: Iterable[PublishableList],
-    advance: Callable[[int], None],
-    every: int = 1000,
-    *,
-    tally: list[int] | None = None,
+    lists: Iterable[PublishableList], advance: Callable[[int], None], every: int = 1000
 ) -> Iterator[PublishableList]:
-    """Pass ``lists`` through, reporting progress every ``every`` lists (and
-    counting them in ``tally[0]``)."""
+    """Pass ``lists`` through, reporting progress every ``every`` lists."""
     for i, lst in enumerate(lists, start=1):
         if i % every == 0:
             advance(every)
-        if tally is not None:
-            tally[0] = i
         yield lst
 
 
@@ -328,14 +321,11 @@ def publish_model(
             )
         elif np.mean(changed) <= compact_fraction:
             rows = np.asarray(changed)
-    written = [0]
     lists = _counted(
-        model.list_payloads(run.run_id, run.created_at, rows=rows),
-        advance or (lambda _: None),
-        tally=written,
+        model.list_payloads(run.run_id, run.created_at, rows=rows), advance or (lambda _: None)
     )
     if rows is None:
         store.publish(lists, run)
-    else:
-        store.publish_changes(lists, run, removed=model.removed_sources_, based_on=based_on)
-    return written[0]
+        return len(model.lists_)
+    store.publish_changes(lists, run, removed=model.removed_sources_, based_on=based_on)
+    return int(rows.sum())

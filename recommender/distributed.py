@@ -184,7 +184,7 @@ def connect(address: str, *, timeout: float = 30.0) -> Iterator[Client]:
     with ExitStack() as stack:
         target: Any = address
         if n_workers is not None:
-            target = stack.enter_context(_local_cluster(n_workers))
+            target = stack.enter_context(local_cluster(n_workers))
         try:
             client = Client(target, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError) as error:
@@ -207,12 +207,14 @@ def connect(address: str, *, timeout: float = 30.0) -> Iterator[Client]:
 
 
 @contextmanager
-def _local_cluster(n_workers: int) -> Iterator[Any]:
-    """A LocalCluster of ``n_workers`` processes on 127.0.0.1, closed on exit."""
+def local_cluster(n_workers: int, threads_per_worker: int | None = None) -> Iterator[Any]:
+    """A LocalCluster of ``n_workers`` processes on 127.0.0.1 (``threads_per_worker``
+    each; default: this machine's cores / N, at least 1), every worker keeping
+    its copy of scattered data, closed on exit: what ``local:N`` starts."""
     import dask
     from distributed import LocalCluster
 
-    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    threads = threads_per_worker or max(1, (os.cpu_count() or 1) // n_workers)
     # The scheduler runs in this process and logs every worker and client at
     # INFO: keep that for debug runs (-vv), warnings only otherwise.
     dask_log = logging.getLogger("distributed")
@@ -466,6 +468,7 @@ __all__ = [
     "connect",
     "default_partition_rows",
     "fit_on_cluster",
+    "local_cluster",
     "plan_partitions",
     "score_partition",
 ]

@@ -213,13 +213,16 @@ class Recommender:
                 lambda rows: model.vectorizer_.transform(articles.iloc[rows]),
             )
         n = len(articles)
+        # Old row -> new row of each article kept unchanged; -1 otherwise.
+        new_of_old = np.full(len(self.articles_), -1, dtype=np.int64)
+        new_of_old[previous[same]] = np.flatnonzero(same)
         model._eligibility()
         # Ties rank by row: reusing old results is exact when kept articles keep their order.
         ordered = bool(np.all(np.diff(previous[same]) > 0))
         reuse = incremental and ordered
         with progress.stage("similarity", total=n) as advance:
             if reuse:
-                recomputed = model._merge_neighbors(self, previous, same, advance)
+                recomputed = model._merge_neighbors(self, previous, same, new_of_old, advance)
             else:
                 model._set_neighbors(
                     model._neighbors(candidates=model.eligible_, deep=True, on_progress=advance)
@@ -228,11 +231,13 @@ class Recommender:
         # The trend baseline is fitted with the vocabulary, and reused with it.
         baseline = getattr(self, "trend_baseline_", None)
         if reuse:
-            mixed = model._score_reusing(self, previous, same, events, progress, baseline)
+            mixed = model._score_reusing(
+                self, previous, same, new_of_old, events, progress, baseline
+            )
         else:
             model._score(events, progress, baseline, getattr(self, "title_links_", None))
             mixed = n
-        model._find_list_changes(self, previous, same)
+        model._find_list_changes(self, previous, same, new_of_old)
         model.update_stats_ = {
             "incremental": reuse,
             "articles": n,
@@ -329,6 +334,7 @@ class Recommender:
         old: Recommender,
         previous: np.ndarray,
         same: np.ndarray,
+        new_of_old: np.ndarray,
         advance: Callable[[int], None],
     ) -> int:
         """Neighbours equal to a full computation, recomputing only what
@@ -345,8 +351,6 @@ class Recommender:
         n = len(self.articles_)
         similarity = self.config.similarity
         k, width = similarity.k, similarity.k + similarity.reserve
-        new_of_old = np.full(len(old.articles_), -1, dtype=np.int64)
-        new_of_old[previous[same]] = np.flatnonzero(same)
         old_eligible = np.zeros(n, dtype=bool)
         old_eligible[same] = old.eligible_[previous[same]]
         arrivals = self.eligible_ & ~old_eligible
@@ -364,7 +368,7 @@ class Recommender:
         listed = within & (old_idx >= 0)
         # No further candidate: a -1 inside the depth.
         exhausted = (within & (old_idx < 0)).any(axis=1)
-        mapped = np.where(listed, new_of_old[np.maximum(old_idx, 0)], -1)
+        mapped = np.where(within, _to_new(old_idx, new_of_old), -1)
         still = listed & (mapped >= 0)
         still[still] = self.eligible_[mapped[still]]
         # The previous part: kept entries, in their order (kept rows keep their order).
@@ -438,6 +442,7 @@ class Recommender:
         old: Recommender,
         previous: np.ndarray,
         same: np.ndarray,
+        new_of_old: np.ndarray,
         events: pd.DataFrame,
         progress: StageTimer,
         baseline: TrendBaseline | None,
@@ -448,8 +453,6 @@ class Recommender:
         See :meth:`_unchanged_lists` for when a list is copied.
         """
         n = len(self.articles_)
-        new_of_old = np.full(len(old.articles_), -1, dtype=np.int64)
-        new_of_old[previous[same]] = np.flatnonzero(same)
         # Titles compared before and unchanged keep their pairs.
         titles_kept = same & self.eligible_
         titles_kept[same] &= old.eligible_[previous[same]]
@@ -458,15 +461,11 @@ class Recommender:
             progress,
             baseline,
             getattr(old, "title_links_", None),
-            (new_of_old, titles_kept),
+            (new_of_old, previous, titles_kept),
         )
         with progress.stage("mix", total=n) as advance:
             mixer = self._mixer()
             reusable = self._unchanged_lists(old, previous, same, new_of_old, mixer)
-
-            def mapped(old_rows: np.ndarray) -> np.ndarray:
-                return np.where(old_rows >= 0, new_of_old[np.maximum(old_rows, 0)], -1)
-
             mix_rows = np.flatnonzero(~reusable)
             fresh = mixer.for_articles(
                 mix_rows,
@@ -477,7 +476,7 @@ class Recommender:
             source = previous[copied]  # the old article lists come first, in row order
             items = np.full((n, mixer.params.k), -1, dtype=np.int32)
             items[mix_rows] = fresh.items
-            items[copied] = mapped(old.lists_.items[source])
+            items[copied] = _to_new(old.lists_.items[source], new_of_old)
             parts = []
             for name in ("score", "relevance", "trend", "freshness"):
                 values = np.zeros((n, mixer.params.k), dtype=np.float32)
@@ -520,10 +519,15 @@ class Recommender:
         kept = np.flatnonzero(same)
         before = previous[kept]
         new_ctx, old_ctx = mixer.ctx, old._mixer().ctx
-        clean = self._clean_rows(old, previous, same, new_of_old)
-        floor_new = _group_floor(self.groups_, same, np.arange(n))
-        floor_old = _group_floor(old.groups_, new_of_old >= 0, new_of_old)
-        own_ok = floor_new[kept] == floor_old[before]
+        # Same group: its smallest kept member is the same before and after (a
+        # changed pair relation changes it for one of the two; see _group_floor).
+        same_group = np.zeros(n, dtype=bool)
+        same_group[kept] = (
+            _group_floor(self.groups_, same, np.arange(n))[kept]
+            == _group_floor(old.groups_, new_of_old >= 0, new_of_old)[before]
+        )
+        clean = self._clean_rows(old, previous, same, same_group)
+        own_ok = same_group[kept]
         last = old.lists_.items[before, -1]
         cut = np.where(last >= 0, old.lists_.score[before, -1], -np.inf)
         worst = np.full(len(kept), -np.inf)  # the best score among differing candidates
@@ -554,7 +558,7 @@ class Recommender:
             rows, old_rows = kept[at], before[at]
             nb, nb_score = self.neighbors_.indices[rows], self.neighbors_.scores[rows]
             was, was_score = old.neighbors_.indices[old_rows], old.neighbors_.scores[old_rows]
-            was_new = np.where(was >= 0, new_of_old[np.maximum(was, 0)], -1)
+            was_new = _to_new(was, new_of_old)
             match = (nb[:, :, None] == was_new[:, None, :]) & (nb[:, :, None] >= 0)
             match &= nb_score[:, :, None] == was_score[:, None, :]
             gained = (nb >= 0) & ~(match.any(axis=2) & clean[np.maximum(nb, 0)])
@@ -596,10 +600,11 @@ class Recommender:
         return reusable
 
     def _clean_rows(
-        self, old: Recommender, previous: np.ndarray, same: np.ndarray, new_of_old: np.ndarray
+        self, old: Recommender, previous: np.ndarray, same: np.ndarray, same_group: np.ndarray
     ) -> np.ndarray:
-        """Kept articles whose trend, freshness, eligibility and near-duplicate
-        group are as in ``old`` (site and category are in the content hash)."""
+        """Kept articles whose trend, freshness and eligibility are as in
+        ``old``, and whose near-duplicate group is (``same_group``); site and
+        category are part of the content compared."""
         kept = np.flatnonzero(same)
         before = previous[kept]
         clean = np.zeros(len(self.articles_), dtype=bool)
@@ -607,29 +612,24 @@ class Recommender:
             (self.trend_["trend"].to_numpy()[kept] == old.trend_["trend"].to_numpy()[before])
             & (self.freshness_[kept] == old.freshness_[before])
             & (self.eligible_[kept] == old.eligible_[before])
-        )
-        # Same group: its smallest kept member is the same before and after (a
-        # changed pair relation changes it for one of the two; see _group_floor).
-        clean[kept] &= (
-            _group_floor(self.groups_, same, np.arange(len(same)))[kept]
-            == (_group_floor(old.groups_, new_of_old >= 0, new_of_old)[before])
+            & same_group[kept]
         )
         return clean
 
-    def _find_list_changes(self, old: Recommender, previous: np.ndarray, same: np.ndarray) -> None:
+    def _find_list_changes(
+        self, old: Recommender, previous: np.ndarray, same: np.ndarray, new_of_old: np.ndarray
+    ) -> None:
         """``changed_lists_`` (per list of ``lists_``: would its payload differ
         from ``old``'s, run id and time aside?) and ``removed_sources_``
         (``old``'s lists with no list now): what a publish of only the
         changes (:meth:`Store.publish_changes`) needs."""
         lists, before = self.lists_, old.lists_
-        new_of_old = np.full(len(old.articles_), -1, dtype=np.int64)
-        new_of_old[previous[same]] = np.flatnonzero(same)
         at = pd.Index(before.source_ids).get_indexer(lists.source_ids)
         matched = np.flatnonzero(at >= 0)
         changed = np.ones(len(lists), dtype=bool)
         old_items = before.items[at[matched]]
         # Kept articles map to their new row; others to -2, equal to nothing.
-        mapped = np.where(old_items >= 0, new_of_old[np.maximum(old_items, 0)], -1)
+        mapped = _to_new(old_items, new_of_old)
         mapped = np.where((old_items >= 0) & (mapped < 0), -2, mapped)
         equal = (lists.items[matched] == mapped).all(axis=1)
         equal &= lists.source_sites[matched] == before.source_sites[at[matched]]
@@ -658,15 +658,16 @@ class Recommender:
         progress: StageTimer,
         baseline: TrendBaseline | None = None,
         old_titles: TitleLinks | None = None,
-        title_reuse: tuple[np.ndarray, np.ndarray] | None = None,
+        title_reuse: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> None:
         """Trend scores and near-duplicate groups (they need no neighbours);
         trends judged against ``baseline`` when given, else against the
         network figures measured now (kept in ``trend_baseline_``). Titles
         are compared with ``old_titles``'s vectorizer when given (else one
-        fitted now); with ``title_reuse`` = (old row -> new row, rows whose
-        old pairs still hold), only pairs touching the other compared rows
-        are computed and the rest are taken from ``old_titles``."""
+        fitted now); with ``title_reuse`` = (old row -> new row, new row ->
+        old row, rows whose old pairs still hold), only pairs touching the
+        other compared rows are computed and the rest are taken from
+        ``old_titles``."""
         config = self.config
         articles = self.articles_
         with progress.stage("trending"):
@@ -697,11 +698,9 @@ class Recommender:
             elif title_reuse is None:
                 links = compare(vectorizer=old_titles.vectorizer)
             else:
-                new_of_old, keep = title_reuse
+                new_of_old, old_of_new, keep = title_reuse
                 # The kept titles' vectors, in this run's numbering.
                 compared = np.flatnonzero(self.eligible_)
-                old_of_new = np.full(len(articles), -1, dtype=np.int64)
-                old_of_new[new_of_old[new_of_old >= 0]] = np.flatnonzero(new_of_old >= 0)
                 known = None
                 if old_titles.rows is not None:
                     reused = keep[compared]
@@ -1071,6 +1070,12 @@ def _objects(column: pd.Series) -> np.ndarray:
     values = column.to_numpy(dtype=object, copy=True)
     values[column.isna().to_numpy()] = None
     return values
+
+
+def _to_new(old_rows: np.ndarray, new_of_old: np.ndarray) -> np.ndarray:
+    """Old row indices (-1 pads) as new ones: -1 for pads and for articles
+    not kept unchanged."""
+    return np.where(old_rows >= 0, new_of_old[np.maximum(old_rows, 0)], -1)
 
 
 def _group_floor(groups: np.ndarray, members: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -14,7 +14,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import dask
 import numpy as np
 import pandas as pd
 import psutil
@@ -30,6 +29,7 @@ from recommender.distributed import (
     connect,
     default_partition_rows,
     fit_on_cluster,
+    local_cluster,
     plan_partitions,
 )
 from recommender.errors import ClusterError, ConfigError
@@ -210,17 +210,7 @@ class KillFirstPartitionWorker(WorkerPlugin):
 def cluster() -> Iterator[LocalCluster]:
     """Two single-threaded worker processes under nannies (which restart a
     killed worker), each keeping its copy of scattered data."""
-    with (
-        dask.config.set({"distributed.scheduler.active-memory-manager.start": False}),
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        ) as local,
-    ):
+    with local_cluster(2, threads_per_worker=1) as local:
         yield local
 
 
