@@ -202,7 +202,7 @@ class Recommender:
         model = Recommender(self.config)
         with progress.stage("features", total=len(articles)):
             articles = model._prepare(articles, now)
-            previous = pd.Index(self.articles_["article_id"]).get_indexer(articles["article_id"])
+            previous = _rows_of(articles["article_id"], self.articles_["article_id"])
             same = _same_content(self.articles_, previous, articles)
             model.vectorizer_ = self.vectorizer_
             model.vocabulary_fitted_at_ = self.vocabulary_fitted_at_
@@ -210,7 +210,7 @@ class Recommender:
                 self.X_,
                 previous,
                 same,
-                lambda rows: model.vectorizer_.transform(articles.iloc[rows]),
+                lambda rows: model.vectorizer_.transform(_take_rows(articles, rows)),
             )
         n = len(articles)
         # Old row -> new row of each article kept unchanged; -1 otherwise.
@@ -294,9 +294,11 @@ class Recommender:
         candidates: np.ndarray,
         rows: np.ndarray | None = None,
         deep: bool = False,
+        floors: np.ndarray | None = None,
         on_progress: Callable[[int], None] | None = None,
     ) -> Neighbors:
-        """Top-k neighbours (``deep``: top k + ``similarity.reserve``)."""
+        """Top-k neighbours (``deep``: top k + ``similarity.reserve``);
+        ``floors``: see :func:`~recommender.similarity.cross_site_neighbors`."""
         similarity = self.config.similarity
         return cross_site_neighbors(
             self.X_,
@@ -306,6 +308,7 @@ class Recommender:
             candidates=candidates,
             rows=rows,
             min_similarity=similarity.min_similarity,
+            floors=floors,
             max_block_mb=similarity.max_block_mb,
             kernel=similarity.kernel,
             n_jobs=similarity.n_jobs,
@@ -336,17 +339,21 @@ class Recommender:
         same: np.ndarray,
         new_of_old: np.ndarray,
         advance: Callable[[int], None],
+        *,
+        block: int = 4096,
     ) -> int:
         """Neighbours equal to a full computation, recomputing only what
         changed; returns how many lists were computed in full.
 
         A kept article's previous list, less the candidates it lost
         (removed, changed, no longer eligible), is still the exact top of the
-        unchanged candidates down to its depth; merged with its top among
-        the arriving candidates (new, changed, newly eligible; computed for
-        every kept article, a product over those columns only), it is exact
-        down to where the previous part ends. Only articles left with fewer
-        than k exact entries, and new and changed ones, are computed in full.
+        unchanged candidates down to its depth (its *part*). Merged with the
+        arriving candidates (new, changed, newly eligible) that rank ahead of
+        the part's last entry — a product over those columns only, keeping
+        only scores that reach that entry's — it is exact down to where the
+        part ends. Articles whose part is shorter than k, and new and changed
+        ones, are computed in full. Row arrays are worked a ``block`` of rows
+        at a time (in cache).
         """
         n = len(self.articles_)
         similarity = self.config.similarity
@@ -356,61 +363,83 @@ class Recommender:
         arrivals = self.eligible_ & ~old_eligible
 
         kept = np.flatnonzero(same)
-        before = previous[kept]
         old_reserve = getattr(old, "reserve_", None)
-        old_idx, old_val = old.neighbors_.indices[before], old.neighbors_.scores[before]
-        if old_reserve is not None:
-            old_idx = np.hstack([old_idx, old_reserve.indices[before]])
-            old_val = np.hstack([old_val, old_reserve.scores[before]])
+        old_parts = [old.neighbors_] + ([old_reserve] if old_reserve is not None else [])
+        old_width = sum(part.k for part in old_parts)
         old_depth = getattr(old, "depth_", None)
-        depth = np.full(len(kept), old_idx.shape[1]) if old_depth is None else old_depth[before]
-        within = np.arange(old_idx.shape[1])[None, :] < depth[:, None]
-        listed = within & (old_idx >= 0)
-        # No further candidate: a -1 inside the depth.
-        exhausted = (within & (old_idx < 0)).any(axis=1)
-        mapped = np.where(within, _to_new(old_idx, new_of_old), -1)
-        still = listed & (mapped >= 0)
-        still[still] = self.eligible_[mapped[still]]
-        # The previous part: kept entries, in their order (kept rows keep their order).
-        part_idx = np.where(still, mapped, -1)
-        part_val = np.where(still, old_val, -np.inf).astype(np.float32)
-        n_part = still.sum(axis=1)
+        if old_depth is None:
+            old_depth = np.full(len(old.articles_), old_width, dtype=np.int32)
+        # Old row -> new row (-1: not kept; and for a -1 pad, the last entry).
+        new_row = np.append(new_of_old, -1).astype(np.int32)
+        candidate = np.append(self.eligible_, False)
+        part_idx = np.empty((len(kept), old_width), dtype=np.int32)
+        part_val = np.empty((len(kept), old_width), dtype=np.float32)
+        exhausted = np.empty(len(kept), dtype=bool)
+        n_part = np.empty(len(kept), dtype=np.int64)
+        b_val = np.empty(len(kept), dtype=np.float32)
+        b_idx = np.empty(len(kept), dtype=np.int64)
+        columns = np.arange(old_width)
+        for start in range(0, len(kept), block):
+            at = slice(start, start + block)
+            before = previous[kept[at]]
+            idx = np.hstack([part.indices[before] for part in old_parts])
+            val = np.hstack([part.scores[before] for part in old_parts])
+            within = columns[None, :] < old_depth[before][:, None]
+            # No further candidate: a -1 inside the depth.
+            exhausted[at] = (within & (idx < 0)).any(axis=1)
+            idx = np.where(within, new_row[idx], -1)
+            still = candidate[idx]
+            idx[~still], val[~still] = -1, 0.0
+            n_part[at] = still.sum(axis=1)
+            # b: the part's last entry (lost ones leave holes: best_first closes them).
+            last = old_width - 1 - np.argmax(still[:, ::-1], axis=1)
+            b_val[at] = val[np.arange(len(idx)), last]
+            b_idx[at] = idx[np.arange(len(idx)), last]
+            part_idx[at], part_val[at] = idx, val
 
-        if arrivals.any() and len(kept):
-            fresh = self._neighbors(candidates=arrivals, rows=kept, deep=True)
+        # Exact down to b: add the arrivals ranking before b (all, when exhausted).
+        merge = np.flatnonzero(exhausted | (n_part >= k))
+        b_val[exhausted], b_idx[exhausted] = 0.0, n
+        if arrivals.any() and len(merge):
+            fresh = self._neighbors(
+                candidates=arrivals, rows=kept[merge], deep=True, floors=b_val[merge]
+            )
         else:
             fresh = Neighbors(
-                np.full((len(kept), width), -1, dtype=np.int32),
-                np.zeros((len(kept), width), dtype=np.float32),
+                np.full((len(merge), width), -1, dtype=np.int32),
+                np.zeros((len(merge), width), dtype=np.float32),
             )
-        fresh_val = np.where(fresh.indices >= 0, fresh.scores, -np.inf).astype(np.float32)
-        both_idx = np.hstack([part_idx, fresh.indices])
-        both_val = np.hstack([part_val, fresh_val])
-        merged = best_first(both_idx, both_val, width)
-        merged_idx, merged_val = merged.indices, merged.scores
-
-        # Exact down to the last kept entry b: arrivals ranking before b, plus the kept part.
-        last = np.where(n_part > 0, old_idx.shape[1] - 1 - np.argmax(still[:, ::-1], axis=1), 0)
-        b_val = part_val[np.arange(len(kept)), last]
-        b_idx = part_idx[np.arange(len(kept)), last]
-        ahead = (fresh.indices >= 0) & (
-            (fresh_val > b_val[:, None])
-            | ((fresh_val == b_val[:, None]) & (fresh.indices < b_idx[:, None]))
+        # Written straight into neighbors_ (the first k) and reserve_ (the rest).
+        near = Neighbors(np.full((n, k), -1, dtype=np.int32), np.zeros((n, k), dtype=np.float32))
+        far = Neighbors(
+            np.full((n, width - k), -1, dtype=np.int32),
+            np.zeros((n, width - k), dtype=np.float32),
         )
-        new_depth = np.where(
-            exhausted, width, np.where(n_part > 0, np.minimum(width, n_part + ahead.sum(axis=1)), 0)
-        ).astype(np.int32)
-
-        indices = np.full((n, width), -1, dtype=np.int32)
-        scores = np.zeros((n, width), dtype=np.float32)
         depths = np.full(n, width, dtype=np.int32)
-        indices[kept], scores[kept], depths[kept] = merged_idx, merged_val, new_depth
-        full_rows = np.concatenate([np.flatnonzero(~same), kept[new_depth < k]])
+
+        def put(rows: np.ndarray, found: Neighbors) -> None:
+            near.indices[rows], near.scores[rows] = found.indices[:, :k], found.scores[:, :k]
+            far.indices[rows], far.scores[rows] = found.indices[:, k:], found.scores[:, k:]
+
+        for start in range(0, len(merge), block):
+            chosen = merge[start : start + block]
+            f_idx, f_val = fresh.indices[start : start + block], fresh.scores[start : start + block]
+            # Ties with b rank by row: those after b are not ahead of it.
+            behind = (f_val == b_val[chosen][:, None]) & (f_idx > b_idx[chosen][:, None])
+            f_idx[behind], f_val[behind] = -1, 0.0
+            gained = (f_idx >= 0).sum(axis=1)
+            merged = best_first(
+                [Neighbors(part_idx[chosen], part_val[chosen]), Neighbors(f_idx, f_val)], width
+            )
+            rows = kept[chosen]
+            put(rows, merged)
+            depths[rows] = np.where(
+                exhausted[chosen], width, np.minimum(width, n_part[chosen] + gained)
+            )
+        full_rows = np.concatenate([np.flatnonzero(~same), np.delete(kept, merge)])
         if len(full_rows):
-            full = self._neighbors(candidates=self.eligible_, rows=full_rows, deep=True)
-            indices[full_rows], scores[full_rows] = full.indices, full.scores
-            depths[full_rows] = width
-        self._set_neighbors(Neighbors(indices, scores), depths)
+            put(full_rows, self._neighbors(candidates=self.eligible_, rows=full_rows, deep=True))
+        self.neighbors_, self.reserve_, self.depth_ = near, far, depths
         advance(n)
         return len(full_rows)
 
@@ -499,7 +528,7 @@ class Recommender:
         new_of_old: np.ndarray,
         mixer: Mixer,
         *,
-        block: int = 16_384,
+        block: int = 4096,
         margin: float = 1e-5,
     ) -> np.ndarray:
         """Articles whose list is ``old``'s (mask over this model's rows).
@@ -535,10 +564,11 @@ class Recommender:
         def scores(
             ctx: Any, rows: np.ndarray, candidates: np.ndarray, relevance: np.ndarray
         ) -> np.ndarray:
-            """What the mix scores each candidate for its page (-inf: never shown)."""
+            """What the mix scores each candidate for its page ``rows`` (of
+            the candidates' shape; -inf: never shown)."""
             safe = np.maximum(candidates, 0)
-            valid = (candidates >= 0) & ctx.eligible[safe] & (candidates != rows[:, None])
-            valid &= ctx.groups[safe] != ctx.groups[rows][:, None]
+            valid = (candidates >= 0) & ctx.eligible[safe] & (candidates != rows)
+            valid &= ctx.groups[safe] != ctx.groups[rows]
             w = ctx.params
             value = (
                 w.w_relevance * np.clip(relevance, 0.0, 1.0)
@@ -547,26 +577,61 @@ class Recommender:
             )
             return np.where(valid, value, -np.inf)
 
-        def note(at: np.ndarray, values: np.ndarray, differs: np.ndarray) -> None:
-            values = np.where(differs, values, -np.inf)
-            if values.shape[1]:
-                np.maximum.at(worst, at, values.max(axis=1))
+        def note(ctx: Any, at: np.ndarray, pages: np.ndarray, entries: np.ndarray) -> None:
+            """Raise ``worst`` by the differing candidates ``entries`` (rows of
+            (candidate, score)) of the lists at ``at`` (pages ``pages``)."""
+            values = scores(
+                ctx, pages, entries[:, 0].astype(np.int64), entries[:, 1].astype(np.float32)
+            )
+            np.maximum.at(worst, at, values)
 
-        # Neighbours gained, lost or rescored, or whose candidate changed.
+        # Neighbours gained, lost or rescored, or whose candidate changed: one
+        # sort per list of both lists' entries, keyed (candidate as a new row,
+        # score, side); an entry equal on both sides sits next to its twin.
+        # Old candidates not kept are numbered from n, and never match.
+        k_now = self.neighbors_.k
+        all_ones = np.uint64(2**64 - 1)
         for start in range(0, len(kept), block):
             at = np.arange(start, min(start + block, len(kept)))
             rows, old_rows = kept[at], before[at]
-            nb, nb_score = self.neighbors_.indices[rows], self.neighbors_.scores[rows]
-            was, was_score = old.neighbors_.indices[old_rows], old.neighbors_.scores[old_rows]
+            was = old.neighbors_.indices[old_rows]
             was_new = _to_new(was, new_of_old)
-            match = (nb[:, :, None] == was_new[:, None, :]) & (nb[:, :, None] >= 0)
-            match &= nb_score[:, :, None] == was_score[:, None, :]
-            gained = (nb >= 0) & ~(match.any(axis=2) & clean[np.maximum(nb, 0)])
-            lost = (was >= 0) & ~(
-                match.any(axis=1) & (was_new >= 0) & clean[np.maximum(was_new, 0)]
+            field = np.hstack(
+                [self.neighbors_.indices[rows], np.where(was_new >= 0, was_new, was + n)]
             )
-            note(at, scores(new_ctx, rows, nb, nb_score), gained)
-            note(at, scores(old_ctx, old_rows, was, was_score), lost)
+            value = np.hstack([self.neighbors_.scores[rows], old.neighbors_.scores[old_rows]])
+            key = field.astype(np.uint64) << np.uint64(33)
+            key |= value.astype(np.float32).view(np.uint32).astype(np.uint64) << np.uint64(1)
+            key[:, k_now:] |= np.uint64(1)
+            np.putmask(key, np.hstack([field[:, :k_now] < 0, was < 0]), all_ones)
+            key.sort(axis=1)
+            twin = (key[:, 1:] >> np.uint64(1)) == (key[:, :-1] >> np.uint64(1))
+            matched = np.zeros(key.shape, dtype=bool)
+            matched[:, 1:] = twin
+            matched[:, :-1] |= twin
+            field = (key >> np.uint64(33)).astype(np.int64)
+            clean_field = np.zeros(key.shape, dtype=bool)
+            inside = field < n
+            clean_field[inside] = clean[field[inside]]
+            differs = (key != all_ones) & ~(matched & clean_field)
+            row, column = np.nonzero(differs)
+            entries = np.column_stack(
+                [
+                    field[row, column],
+                    ((key[row, column] >> np.uint64(1)) & np.uint64(0xFFFFFFFF))
+                    .astype(np.uint32)
+                    .view(np.float32),
+                ]
+            )
+            was_side = (key[row, column] & np.uint64(1)).astype(bool)
+            now_side = ~was_side
+            note(new_ctx, at[row[now_side]], rows[row[now_side]], entries[now_side])
+            lost = entries[was_side]
+            candidate = lost[:, 0].astype(np.int64)
+            # As old rows: kept ones through previous, the others numbered from n.
+            old_row = previous[np.minimum(candidate, n - 1)]
+            lost[:, 0] = np.where(candidate < n, old_row, candidate - n)
+            note(old_ctx, at[row[was_side]], old_rows[row[was_side]], lost)
 
         # Pool members gained, lost, or changed.
         old_pools = old._mixer().pools
@@ -591,8 +656,9 @@ class Recommender:
                     if len(members):
                         relevance = (X[page_rows] @ X[members].T).toarray()
                         candidates = np.broadcast_to(members, relevance.shape)
-                        values = scores(ctx, page_rows, candidates, relevance)
-                        note(at, values, np.ones(values.shape, dtype=bool))
+                        pages = np.broadcast_to(page_rows[:, None], relevance.shape)
+                        values = scores(ctx, pages, candidates, relevance)
+                        np.maximum.at(worst, at, values.max(axis=1))
 
         ok = np.isneginf(worst) | (worst < cut - margin)
         reusable = np.zeros(n, dtype=bool)
@@ -624,7 +690,13 @@ class Recommender:
         (``old``'s lists with no list now): what a publish of only the
         changes (:meth:`Store.publish_changes`) needs."""
         lists, before = self.lists_, old.lists_
-        at = pd.Index(before.source_ids).get_indexer(lists.source_ids)
+        # Article lists come first, in row order (so an article's old list is at
+        # its old row); the page lists follow.
+        n, n_old = len(self.articles_), len(old.articles_)
+        at = np.full(len(lists), -1, dtype=np.int64)
+        at[:n] = previous
+        pages = pd.Index(before.source_ids[n_old:]).get_indexer(lists.source_ids[n:])
+        at[n:] = np.where(pages >= 0, pages + n_old, -1)
         matched = np.flatnonzero(at >= 0)
         changed = np.ones(len(lists), dtype=bool)
         old_items = before.items[at[matched]]
@@ -1051,18 +1123,85 @@ CONTENT_COLUMNS = ("site", "title", "body", "category_key")
 
 def _same_content(before: pd.DataFrame, previous: np.ndarray, after: pd.DataFrame) -> np.ndarray:
     """Per article of ``after``: was it in ``before`` (at row ``previous``,
-    -1 if not) with the same site, title, body and category key?"""
+    -1 if not) with the same site, title, body and category key?
+
+    Compared as Arrow arrays (no Python object per value). Where rows kept
+    their place (the leading rows with ``previous[i] == i``: articles are
+    usually appended) the two columns are compared in place, without a copy.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     same = previous >= 0
-    at = previous[same]
+    moved = previous != np.arange(len(previous))
+    in_place = int(np.argmax(moved)) if moved.any() else len(previous)
+    in_place = min(in_place, len(before))
+    rest = np.flatnonzero(same[in_place:]) + in_place
     for column in CONTENT_COLUMNS:
-        old = before[column].to_numpy(dtype=object)[at]
-        new = after[column].to_numpy(dtype=object)[same]
-        equal = old == new
-        # Missing values (None, NaN, NA) are equal to each other.
-        equal |= pd.isna(old) & pd.isna(new)
-        same[same] = equal
-        at = at[equal]
+        old, new = _arrow(before[column]), _arrow(after[column])
+        pairs = [(old.slice(0, in_place), new.slice(0, in_place))]
+        if len(rest):
+            pairs.append((old.take(pa.array(previous[rest])), new.take(pa.array(rest))))
+        equal = []
+        for a, b in pairs:
+            if a.type != b.type:
+                b = b.cast(a.type)
+            both_missing = pc.and_(pc.is_null(a), pc.is_null(b))
+            equal.append(pc.or_(pc.fill_null(pc.equal(a, b), False), both_missing))
+        equal_values = np.concatenate(
+            [e.to_numpy(zero_copy_only=False).astype(bool) for e in equal]
+        )
+        same[:in_place] &= equal_values[:in_place]
+        same[rest] &= equal_values[in_place:]
     return same
+
+
+def _take_rows(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """``frame.iloc[rows]`` (index reset), Arrow columns taken by Arrow:
+    pandas' own take on a million-row Arrow string column costs seconds."""
+    import pyarrow as pa
+
+    rows = np.asarray(rows, dtype=np.int64)
+    columns = {}
+    for name, column in frame.items():
+        dtype = column.dtype
+        if not (hasattr(column.array, "__arrow_array__") and hasattr(dtype, "__from_arrow__")):
+            columns[name] = pd.Series(column.array.take(rows), name=name)
+            continue
+        # Chunk by chunk (a ChunkedArray's own take costs ~20x more here).
+        chunked = _arrow(column)
+        offsets = np.cumsum([0] + [len(chunk) for chunk in chunked.chunks])
+        which = np.searchsorted(offsets, rows, side="right") - 1
+        parts, order = [], []
+        for number in np.unique(which):
+            at = np.flatnonzero(which == number)
+            parts.append(chunked.chunk(int(number)).take(pa.array(rows[at] - offsets[number])))
+            order.append(at)
+        taken = pa.concat_arrays(parts) if parts else pa.array([], type=chunked.type)
+        if len(order) > 1:
+            taken = taken.take(pa.array(np.argsort(np.concatenate(order), kind="stable")))
+        columns[name] = pd.Series(dtype.__from_arrow__(pa.chunked_array([taken])), name=name)
+    return pd.DataFrame(columns)
+
+
+def _rows_of(ids: pd.Series, among: pd.Series) -> np.ndarray:
+    """Per id of ``ids``, its row in ``among`` (unique ids), -1 if absent."""
+    import pyarrow.compute as pc
+
+    values = _arrow(ids)
+    found = pc.index_in(values, value_set=_arrow(among).combine_chunks().cast(values.type))
+    return pc.fill_null(found, -1).to_numpy().astype(np.int64)
+
+
+def _arrow(column: pd.Series) -> Any:
+    """The column as an Arrow (chunked) array; pandas' Arrow strings without a copy."""
+    import pyarrow as pa
+
+    values = column.array
+    if hasattr(values, "__arrow_array__"):
+        return pa.chunked_array(values.__arrow_array__())
+    array = pa.array(column.to_numpy(dtype=object), from_pandas=True)
+    return pa.chunked_array([array.cast(pa.string()) if pa.types.is_null(array.type) else array])
 
 
 def _objects(column: pd.Series) -> np.ndarray:
@@ -1098,16 +1237,39 @@ def _assemble_rows(
     same: np.ndarray,
     transform: Callable[[np.ndarray], sp.csr_matrix],
 ) -> sp.csr_matrix:
-    """Feature rows in the new order: old rows where ``same``, else transformed."""
+    """Feature rows in the new order: old rows where ``same``, else transformed.
+
+    Built in one pass: each run of rows taken from consecutive old rows (or
+    from consecutive transformed rows) is one slice copied.
+    """
+    n = len(same)
     fresh_rows = np.flatnonzero(~same)
-    parts = [old[previous[same]]]
-    if len(fresh_rows):
-        parts.append(sp.csr_matrix(transform(fresh_rows)))
-    stacked = sp.vstack(parts, format="csr")
-    position = np.concatenate([np.flatnonzero(same), fresh_rows])
-    matrix = stacked[np.argsort(position)]
-    matrix.indices = matrix.indices.astype(np.int32, copy=False)
-    return matrix
+    fresh = sp.csr_matrix(transform(fresh_rows)) if len(fresh_rows) else None
+    lengths = np.zeros(n, dtype=np.int64)
+    lengths[same] = np.diff(old.indptr)[previous[same]]
+    if fresh is not None:
+        lengths[fresh_rows] = np.diff(fresh.indptr)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    dtype = np.int32 if indptr[-1] <= np.iinfo(np.int32).max else np.int64
+    data = np.empty(indptr[-1], dtype=old.dtype)
+    indices = np.empty(indptr[-1], dtype=dtype)
+    # Source row of each new row: an old row, or (past them) a transformed one.
+    source = np.where(same, previous, -1).astype(np.int64)
+    source[fresh_rows] = np.arange(len(fresh_rows)) + old.shape[0]
+    cut = np.flatnonzero((np.diff(source) != 1) | (same[1:] != same[:-1])) + 1
+    starts, ends = np.concatenate([[0], cut]), np.concatenate([cut, [n]])
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True) if n else ():
+        if same[start]:
+            matrix, first = old, source[start]
+        else:
+            assert fresh is not None
+            matrix, first = fresh, source[start] - old.shape[0]
+        begin, stop = matrix.indptr[first], matrix.indptr[first + end - start]
+        data[indptr[start] : indptr[end]] = matrix.data[begin:stop]
+        indices[indptr[start] : indptr[end]] = matrix.indices[begin:stop]
+    shape = (n, old.shape[1])
+    return sp.csr_matrix((data, indices, indptr.astype(dtype)), shape=shape, copy=False)
 
 
 def _json_numbers(values: np.ndarray) -> Any:

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -54,29 +55,52 @@ class Neighbors:
         return (self.indices >= 0).sum(axis=1)
 
 
-def best_first(indices: np.ndarray, scores: np.ndarray, width: int) -> Neighbors:
-    """Each row's ``width`` best entries by score, ties by lower index, as
-    :class:`Neighbors` (-1 pads). Entries with index -1 are ignored.
+def best_first(
+    parts: Sequence[Neighbors] | Neighbors, width: int, *, block: int = 4096
+) -> Neighbors:
+    """Each row's ``width`` best entries among ``parts`` (side by side), by
+    score, ties by lower index, as :class:`Neighbors` of exactly ``width``
+    columns (-1 pads). Entries with index -1 are ignored; an index should
+    appear at most once per row.
 
-    One sort of 64-bit keys (an order-preserving image of the float32 score
-    above the index) instead of a two-key lexsort: a fraction of the time
-    on the wide merges of an incremental update.
+    One sort of 64-bit keys per row (an order-preserving image of the
+    float32 score above the index), rows a block at a time, so that every
+    temporary stays in cache: on a million rows this is several times faster
+    than whole-array passes.
     """
-    valid = indices >= 0
-    # -score, with -0.0 made +0.0 so that equal scores compare equal.
-    negated = np.where(valid, -scores.astype(np.float32), np.float32(np.inf)) + np.float32(0.0)
-    bits = np.ascontiguousarray(negated, dtype=np.float32).view(np.uint32)
-    ordered = np.where(bits >> 31, ~bits, bits | np.uint32(0x80000000))
-    low = np.where(valid, indices, -1).astype(np.int64) & 0xFFFFFFFF
-    keys = (ordered.astype(np.uint64) << np.uint64(32)) | low.astype(np.uint64)
-    keys.sort(axis=1)
-    keys = keys[:, :width]
-    high = (keys >> np.uint64(32)).astype(np.uint32)
-    bits = np.where(high >> 31, high & np.uint32(0x7FFFFFFF), ~high).astype(np.uint32)
-    found = (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    pad = found == 0xFFFFFFFF
-    best = np.where(pad, -1, found).astype(np.int32)
-    return Neighbors(best, np.where(pad, 0.0, -bits.view(np.float32)).astype(np.float32))
+    parts = [parts] if isinstance(parts, Neighbors) else list(parts)
+    n = len(parts[0].indices)
+    total = sum(part.k for part in parts)
+    indices = np.full((n, width), -1, dtype=np.int32)
+    scores = np.zeros((n, width), dtype=np.float32)
+    keep = min(width, total)
+    none = np.uint64(0xFFFFFFFFFFFFFFFF)
+    for start in range(0, n, block):
+        rows = slice(start, start + block)
+        keys = np.empty((len(indices[rows]), total), dtype=np.uint64)
+        column = 0
+        for part in parts:
+            key = keys[:, column : column + part.k]
+            column += part.k
+            # -0.0 made +0.0, then the bits ordered by descending score:
+            # non-negative x -> ~bits & 0x7FFFFFFF, negative -> bits (larger).
+            bits = (part.scores[rows].astype(np.float32) + np.float32(0.0)).view(np.uint32)
+            key[...] = np.where(bits >> 31, bits, ~bits & np.uint32(0x7FFFFFFF))
+            key <<= np.uint64(32)
+            part_indices = part.indices[rows]
+            key |= part_indices.astype(np.int64).astype(np.uint64) & np.uint64(0xFFFFFFFF)
+            np.putmask(key, part_indices < 0, none)
+        keys.sort(axis=1)
+        top = keys[:, :keep]
+        high = (top >> np.uint64(32)).astype(np.uint32)
+        pad = top == none
+        found = top.astype(np.uint32).view(np.int32)
+        found[pad] = -1
+        bits = np.where(high >> 31, high, ~high & np.uint32(0x7FFFFFFF))
+        value = bits.view(np.float32)
+        value[pad] = 0.0
+        indices[rows, :keep], scores[rows, :keep] = found, value
+    return Neighbors(indices, scores)
 
 
 def _block_rows(n_columns: int, max_block_mb: float) -> int:
@@ -92,20 +116,27 @@ def _float32_above(value: float) -> np.float32:
 
 
 def top_k_per_row(
-    scores: np.ndarray, k: int, *, min_score: float = 0.0, sample: int = 4096
+    scores: np.ndarray,
+    k: int,
+    *,
+    min_score: float = 0.0,
+    floor: np.ndarray | None = None,
+    sample: int = 4096,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Column indices and values of the ``k`` largest entries of each row.
 
     Only entries strictly greater than ``min_score`` (>= 0: scores are
-    cosines of non-negative vectors) count; missing places hold index -1 and
-    value 0. Among equal values the lower column wins.
+    cosines of non-negative vectors), and at least ``floor`` (per row, when
+    given), count; missing places hold index -1 and value 0. Among equal
+    values the lower column wins.
 
     Rows are first filtered by a threshold that cannot drop a top-k entry:
     the k-th largest of an evenly spaced sample of about ``sample`` columns
     (the whole row when it is narrower) is at most the row's k-th largest,
     so every top-k entry, and every entry tied with it, passes. The few that
     pass are then ranked exactly. On wide rows one comparison pass replaces a
-    full partition of every row.
+    full partition of every row. With ``floor`` the floors are the
+    threshold (no sample): meant for floors that few entries reach.
     """
     if min_score < 0:
         raise ValueError(f"min_score must be >= 0, got {min_score}")
@@ -115,8 +146,11 @@ def top_k_per_row(
     kk = min(k, n_cols)
     if kk == 0 or n_rows == 0:
         return out_idx, out_val
-    subset = scores[:, :: max(1, n_cols // sample)]
-    threshold = np.partition(subset, subset.shape[1] - kk, axis=1)[:, subset.shape[1] - kk]
+    if floor is None:
+        subset = scores[:, :: max(1, n_cols // sample)]
+        threshold = np.partition(subset, subset.shape[1] - kk, axis=1)[:, subset.shape[1] - kk]
+    else:
+        threshold = np.asarray(floor, dtype=scores.dtype)
     threshold = np.maximum(threshold, _float32_above(min_score))
     flat = np.flatnonzero(scores >= threshold[:, None])  # row-major: row, then column
     rows = flat // n_cols
@@ -179,6 +213,7 @@ def cross_site_neighbors(
     candidates: np.ndarray | None = None,
     rows: np.ndarray | None = None,
     min_similarity: float = 0.0,
+    floors: np.ndarray | None = None,
     max_block_mb: float = 64.0,
     kernel: str = "auto",
     n_jobs: int = -1,
@@ -198,6 +233,9 @@ def cross_site_neighbors(
     rows : indices of the source rows to compute (default: all rows); the
         result has one row per entry, in this order.
     min_similarity : neighbours must score strictly above this (>= 0).
+    floors : per source row (in ``rows``' order), a score neighbours must at
+        least reach: only the candidates that could enter a list already
+        known (see :func:`top_k_per_row`).
     max_block_mb : memory bound of the dense score blocks in flight (all
         threads together), in MiB.
     kernel : score kernel, see :mod:`recommender.kernels` (``auto``: fastest).
@@ -214,13 +252,19 @@ def cross_site_neighbors(
         np.ones(n, dtype=bool) if candidates is None else np.asarray(candidates, dtype=bool)
     )
     source_rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    if floors is not None and len(floors) != len(source_rows):
+        raise ValueError(f"floors has {len(floors)} entries for {len(source_rows)} rows")
     score_kernel = get_kernel(kernel)
     jobs = _resolve_jobs(n_jobs) if score_kernel.releases_gil else 1
-    pairs = allowed_site_pairs(sorted(set(sites.tolist())), allowed)
+    # Sites as small integer codes: a million string comparisons per site cost.
+    site_codes, uniques = pd.factorize(pd.Series(sites, dtype=object), sort=True)
+    site_names = [str(site) for site in uniques]
+    code_of = {site: code for code, site in enumerate(site_names)}
+    pairs = allowed_site_pairs(site_names, allowed)
 
     indices = np.full((len(source_rows), k), -1, dtype=np.int32)
     scores = np.zeros((len(source_rows), k), dtype=np.float32)
-    source_sites = sites[source_rows]
+    source_codes = site_codes[source_rows]
 
     def run_block(
         positions: np.ndarray, column_rows: np.ndarray, prepared: object, same_site: bool
@@ -234,16 +278,22 @@ def cross_site_neighbors(
                 column_rows[np.minimum(at, len(column_rows) - 1)] == block_rows
             )
             dense[np.flatnonzero(inside), at[inside]] = -np.inf
-        top_cols, top_vals = top_k_per_row(dense, k, min_score=min_similarity)
+        top_cols, top_vals = top_k_per_row(
+            dense,
+            k,
+            min_score=min_similarity,
+            floor=None if floors is None else floors[positions],
+        )
         indices[positions] = np.where(top_cols >= 0, column_rows[np.maximum(top_cols, 0)], -1)
         scores[positions] = top_vals
         return len(positions)
 
     tasks = []
-    for source_site in sorted(set(source_sites.tolist())):
-        positions = np.flatnonzero(source_sites == source_site)
+    for source_site in sorted(site_names[code] for code in np.unique(source_codes)):
+        positions = np.flatnonzero(source_codes == code_of[source_site])
         targets = pairs.get(source_site, [])
-        column_rows = np.flatnonzero(candidates & np.isin(sites, targets))
+        target_codes = [code_of[site] for site in targets if site in code_of]
+        column_rows = np.flatnonzero(candidates & np.isin(site_codes, target_codes))
         if len(column_rows) == 0:
             if on_progress:
                 on_progress(len(positions))

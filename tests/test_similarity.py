@@ -11,6 +11,7 @@ from sklearn.preprocessing import normalize
 from recommender.features import ArticleVectorizer
 from recommender.kernels import available_kernels
 from recommender.similarity import (
+    Neighbors,
     best_first,
     cross_site_neighbors,
     merge_title_links,
@@ -272,7 +273,11 @@ def test_best_first_ranks_like_a_lexsort_by_score_then_index(data, shape, width)
     indices = data.draw(arrays(np.int32, shape, elements=st.integers(-1, 50)))
     # Few distinct scores, so that ties (broken by the lower index) are common.
     scores = data.draw(
-        arrays(np.float32, shape, elements=st.sampled_from([0.0, 0.02, 0.5, 0.75, 1.0, 3.5]))
+        arrays(
+            np.float32,
+            shape,
+            elements=st.sampled_from([-2.0, -0.5, -0.0, 0.0, 0.02, 0.5, 0.75, 1.0, 3.5]),
+        )
     )
     # Each index at most once per row, as in a neighbour list.
     for row in indices:
@@ -282,13 +287,22 @@ def test_best_first_ranks_like_a_lexsort_by_score_then_index(data, shape, width)
                 row[j] = -1
             seen.add(int(index))
 
-    best = best_first(indices, scores, width)
+    # Side by side in two parts, rows in blocks of 2: the same as one whole.
+    cut = data.draw(st.integers(0, columns))
+    parts = [
+        Neighbors(indices[:, :cut], scores[:, :cut]),
+        Neighbors(indices[:, cut:], scores[:, cut:]),
+    ]
+    best = best_first(parts, width, block=2)
 
     key_index = np.where(indices >= 0, indices, 10**9)
-    key_score = np.where(indices >= 0, -scores.astype(np.float64), np.inf)
+    # -0.0 and 0.0 are one score.
+    key_score = np.where(indices >= 0, -(scores.astype(np.float64) + 0.0), np.inf)
     order = np.lexsort((key_index, key_score), axis=1)[:, :width]
-    expected = np.take_along_axis(indices, order, axis=1)
-    expected_scores = np.where(expected >= 0, np.take_along_axis(scores, order, axis=1), 0)
+    expected = np.full((rows, width), -1)
+    expected[:, : order.shape[1]] = np.take_along_axis(indices, order, axis=1)
+    expected_scores = np.zeros((rows, width), dtype=np.float32)
+    expected_scores[:, : order.shape[1]] = np.take_along_axis(scores, order, axis=1)
+    expected_scores[expected < 0] = 0
     np.testing.assert_array_equal(best.indices, expected)
-    np.testing.assert_array_equal(best.scores, expected_scores.astype(np.float32))
-    assert best.indices.shape == (rows, min(width, columns))
+    np.testing.assert_array_equal(best.scores, expected_scores)
