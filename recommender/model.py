@@ -184,7 +184,8 @@ class Recommender:
         transformed. An unchanged article's neighbours are its previous ones
         (``neighbors_`` and the ``similarity.reserve`` behind them) less the
         candidates it lost (removed, changed, out of the freshness window),
-        merged with its best among the arriving candidates; only articles
+        merged with the arriving candidates that rank above the last one it
+        still knows exactly (see :meth:`_merge_neighbors`); only articles
         left with fewer than k known neighbours, and new and changed ones,
         are computed in full. Near-duplicate pairs are computed only for the
         titles that arrived. A list whose inputs (neighbours, its site's
