@@ -21,6 +21,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recommender.artifact import load_artifact, save_artifact
+from recommender.columns import as_arrow, rows_of, take_rows
 from recommender.config import Config
 from recommender.errors import ArtifactError, InputError
 from recommender.features import vectorizer_from_config
@@ -203,7 +204,7 @@ class Recommender:
         model = Recommender(self.config)
         with progress.stage("features", total=len(articles)):
             articles = model._prepare(articles, now)
-            previous = _rows_of(articles["article_id"], self.articles_["article_id"])
+            previous = rows_of(articles["article_id"], self.articles_["article_id"])
             same = _same_content(self.articles_, previous, articles)
             model.vectorizer_ = self.vectorizer_
             model.vocabulary_fitted_at_ = self.vocabulary_fitted_at_
@@ -211,7 +212,7 @@ class Recommender:
                 self.X_,
                 previous,
                 same,
-                lambda rows: model.vectorizer_.transform(_take_rows(articles, rows)),
+                lambda rows: model.vectorizer_.transform(take_rows(articles, rows)),
             )
         n = len(articles)
         # Old row -> new row of each article kept unchanged; -1 otherwise.
@@ -1139,7 +1140,7 @@ def _same_content(before: pd.DataFrame, previous: np.ndarray, after: pd.DataFram
     in_place = min(in_place, len(before))
     rest = np.flatnonzero(same[in_place:]) + in_place
     for column in CONTENT_COLUMNS:
-        old, new = _arrow(before[column]), _arrow(after[column])
+        old, new = as_arrow(before[column]), as_arrow(after[column])
         pairs = [(old.slice(0, in_place), new.slice(0, in_place))]
         if len(rest):
             pairs.append((old.take(pa.array(previous[rest])), new.take(pa.array(rest))))
@@ -1155,54 +1156,6 @@ def _same_content(before: pd.DataFrame, previous: np.ndarray, after: pd.DataFram
         same[:in_place] &= equal_values[:in_place]
         same[rest] &= equal_values[in_place:]
     return same
-
-
-def _take_rows(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    """``frame.iloc[rows]`` (index reset), Arrow columns taken by Arrow:
-    pandas' own take on a million-row Arrow string column costs seconds."""
-    import pyarrow as pa
-
-    rows = np.asarray(rows, dtype=np.int64)
-    columns = {}
-    for name, column in frame.items():
-        dtype = column.dtype
-        if not (hasattr(column.array, "__arrow_array__") and hasattr(dtype, "__from_arrow__")):
-            columns[name] = pd.Series(column.array.take(rows), name=name)
-            continue
-        # Chunk by chunk (a ChunkedArray's own take costs ~20x more here).
-        chunked = _arrow(column)
-        offsets = np.cumsum([0] + [len(chunk) for chunk in chunked.chunks])
-        which = np.searchsorted(offsets, rows, side="right") - 1
-        parts, order = [], []
-        for number in np.unique(which):
-            at = np.flatnonzero(which == number)
-            parts.append(chunked.chunk(int(number)).take(pa.array(rows[at] - offsets[number])))
-            order.append(at)
-        taken = pa.concat_arrays(parts) if parts else pa.array([], type=chunked.type)
-        if len(order) > 1:
-            taken = taken.take(pa.array(np.argsort(np.concatenate(order), kind="stable")))
-        columns[name] = pd.Series(dtype.__from_arrow__(pa.chunked_array([taken])), name=name)
-    return pd.DataFrame(columns)
-
-
-def _rows_of(ids: pd.Series, among: pd.Series) -> np.ndarray:
-    """Per id of ``ids``, its row in ``among`` (unique ids), -1 if absent."""
-    import pyarrow.compute as pc
-
-    values = _arrow(ids)
-    found = pc.index_in(values, value_set=_arrow(among).combine_chunks().cast(values.type))
-    return pc.fill_null(found, -1).to_numpy().astype(np.int64)
-
-
-def _arrow(column: pd.Series) -> Any:
-    """The column as an Arrow (chunked) array; pandas' Arrow strings without a copy."""
-    import pyarrow as pa
-
-    values = column.array
-    if hasattr(values, "__arrow_array__"):
-        return pa.chunked_array(values.__arrow_array__())
-    array = pa.array(column.to_numpy(dtype=object), from_pandas=True)
-    return pa.chunked_array([array.cast(pa.string()) if pa.types.is_null(array.type) else array])
 
 
 def _objects(column: pd.Series) -> np.ndarray:

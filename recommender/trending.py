@@ -55,6 +55,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from recommender.columns import rows_of
+
 LN2 = float(np.log(2.0))
 #: Upper edges (hours) of the article-age bands of the CTR-by-age curve.
 AGE_BAND_EDGES_HOURS = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0])
@@ -181,7 +183,7 @@ def encode_events(
     """Rows (into ``article_ids``), UTC nanoseconds and kind codes of the
     events that name a known article and a known kind (a missing ``kind``
     column means all are views)."""
-    rows = article_ids.get_indexer(pd.Index(events["article_id"].astype("string").fillna("")))
+    rows = rows_of(events["article_id"].astype("string"), article_ids.to_series())
     if "kind" in events:
         kinds = events["kind"].map(_KIND_CODES).fillna(-1).to_numpy(dtype=np.int64)
     else:

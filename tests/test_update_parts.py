@@ -8,7 +8,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recommender.model import _assemble_rows, _rows_of, _same_content, _take_rows
+from recommender.columns import rows_of, take_rows
+from recommender.model import _assemble_rows, _same_content
 from recommender.similarity import Neighbors, top_k_per_row
 
 
@@ -74,7 +75,7 @@ def two_corpora(draw):
 @given(two_corpora())
 def test_same_content_compares_every_content_field_with_missing_equal_to_missing(case) -> None:
     old, new = case
-    previous = _rows_of(new["article_id"], old["article_id"])
+    previous = rows_of(new["article_id"], old["article_id"])
     old_rows = {a: i for i, a in enumerate(old["article_id"])}
     np.testing.assert_array_equal(previous, [old_rows.get(a, -1) for a in new["article_id"]])
 
@@ -123,5 +124,5 @@ def test_taking_rows_equals_iloc(rows) -> None:
     )
     # Two Arrow chunks, as after a concat.
     frame = pd.concat([frame.iloc[:4], frame.iloc[4:]], ignore_index=True)
-    taken = _take_rows(frame, np.asarray(rows, dtype=np.int64))
+    taken = take_rows(frame, np.asarray(rows, dtype=np.int64))
     pd.testing.assert_frame_equal(taken, frame.iloc[rows].reset_index(drop=True))
