@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from recommender.artifact import load_artifact, save_artifact
@@ -579,13 +581,12 @@ class Recommender:
             )
             return np.where(valid, value, -np.inf)
 
-        def note(ctx: Any, at: np.ndarray, pages: np.ndarray, entries: np.ndarray) -> None:
-            """Raise ``worst`` by the differing candidates ``entries`` (rows of
-            (candidate, score)) of the lists at ``at`` (pages ``pages``)."""
-            values = scores(
-                ctx, pages, entries[:, 0].astype(np.int64), entries[:, 1].astype(np.float32)
-            )
-            np.maximum.at(worst, at, values)
+        def note(
+            ctx: Any, at: np.ndarray, pages: np.ndarray, candidates: np.ndarray, score: np.ndarray
+        ) -> None:
+            """Raise ``worst`` by differing candidates (with their neighbour
+            scores) of the lists at ``at`` (pages ``pages``)."""
+            np.maximum.at(worst, at, scores(ctx, pages, candidates, score))
 
         # Neighbours gained, lost or rescored, or whose candidate changed: one
         # sort per list of both lists' entries, keyed (candidate as a new row,
@@ -617,23 +618,16 @@ class Recommender:
             clean_field[inside] = clean[field[inside]]
             differs = (key != all_ones) & ~(matched & clean_field)
             row, column = np.nonzero(differs)
-            entries = np.column_stack(
-                [
-                    field[row, column],
-                    ((key[row, column] >> np.uint64(1)) & np.uint64(0xFFFFFFFF))
-                    .astype(np.uint32)
-                    .view(np.float32),
-                ]
-            )
-            was_side = (key[row, column] & np.uint64(1)).astype(bool)
-            now_side = ~was_side
-            note(new_ctx, at[row[now_side]], rows[row[now_side]], entries[now_side])
-            lost = entries[was_side]
-            candidate = lost[:, 0].astype(np.int64)
+            found = key[row, column]
+            candidate = field[row, column]
+            score = ((found >> np.uint64(1)) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+            score = score.view(np.float32)
+            now, was_side = (found & np.uint64(1)) == 0, (found & np.uint64(1)) == 1
+            note(new_ctx, at[row[now]], rows[row[now]], candidate[now], score[now])
             # As old rows: kept ones through previous, the others numbered from n.
-            old_row = previous[np.minimum(candidate, n - 1)]
-            lost[:, 0] = np.where(candidate < n, old_row, candidate - n)
-            note(old_ctx, at[row[was_side]], old_rows[row[was_side]], lost)
+            lost = candidate[was_side]
+            lost = np.where(lost < n, previous[np.minimum(lost, n - 1)], lost - n)
+            note(old_ctx, at[row[was_side]], old_rows[row[was_side]], lost, score[was_side])
 
         # Pool members gained, lost, or changed.
         old_pools = old._mixer().pools
@@ -896,8 +890,6 @@ class Recommender:
         publishes; it decodes to the same :class:`RecommendationList`.
         ``rows``: only these lists (indices or a mask over ``lists_``, e.g.
         ``changed_lists_`` after :meth:`update`), in that order."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
 
         self._check_fitted()
         generated_at = generated_at or datetime.now(UTC).isoformat(timespec="seconds")
@@ -965,16 +957,12 @@ class Recommender:
         model: taking a few rows from a frame's chunked string columns costs
         time in proportion to the whole column (~5 ms per column at a
         million articles), which a request for one list cannot afford."""
-        import pyarrow as pa
 
         columns = self.__dict__.get("_item_columns")
         if columns is None:
             columns = {}
             for name in ("article_id", "site", "category", "title", "url", "image_url"):
-                column = pa.array(self.articles_[name], from_pandas=True)  # NA -> null
-                if isinstance(column, pa.ChunkedArray):
-                    column = column.combine_chunks()
-                columns[name] = column
+                columns[name] = as_arrow(self.articles_[name]).combine_chunks()  # NA -> null
             self.__dict__["_item_columns"] = columns
         at = pa.array(np.asarray(rows, dtype=np.int64))
         return {name: column.take(at).to_pylist() for name, column in columns.items()}
@@ -1131,8 +1119,6 @@ def _same_content(before: pd.DataFrame, previous: np.ndarray, after: pd.DataFram
     their place (the leading rows with ``previous[i] == i``: articles are
     usually appended) the two columns are compared in place, without a copy.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
     same = previous >= 0
     moved = previous != np.arange(len(previous))
@@ -1156,13 +1142,6 @@ def _same_content(before: pd.DataFrame, previous: np.ndarray, after: pd.DataFram
         same[:in_place] &= equal_values[:in_place]
         same[rest] &= equal_values[in_place:]
     return same
-
-
-def _objects(column: pd.Series) -> np.ndarray:
-    """The column as Python objects, missing values as None."""
-    values = column.to_numpy(dtype=object, copy=True)
-    values[column.isna().to_numpy()] = None
-    return values
 
 
 def _to_new(old_rows: np.ndarray, new_of_old: np.ndarray) -> np.ndarray:
@@ -1230,8 +1209,6 @@ def _json_numbers(values: np.ndarray) -> Any:
     """float64 values as Arrow strings that JSON reads back as the same floats
     (Arrow's shortest round-trip form; integral values get ``.0`` so that they
     stay floats)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
     text = pc.cast(pa.array(values, type=pa.float64()), pa.string())
     return pc.replace_substring_regex(text, pattern=r"^(-?[0-9]+)$", replacement=r"\1.0")

@@ -289,8 +289,9 @@ def cross_site_neighbors(
         return len(positions)
 
     tasks = []
-    for source_site in sorted(site_names[code] for code in np.unique(source_codes)):
-        positions = np.flatnonzero(source_codes == code_of[source_site])
+    for code in np.unique(source_codes):  # codes follow the sorted names
+        source_site = site_names[code]
+        positions = np.flatnonzero(source_codes == code)
         targets = pairs.get(source_site, [])
         target_codes = [code_of[site] for site in targets if site in code_of]
         column_rows = np.flatnonzero(candidates & np.isin(site_codes, target_codes))
