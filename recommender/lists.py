@@ -18,9 +18,23 @@ SITE_PAGE_PREFIX = "site:"
 NETWORK_PAGE = "network"
 
 
+#: ``RecommendationList.fallback_source`` of the fallbacks, in the order tried.
+FALLBACK_SITE, FALLBACK_NETWORK, FALLBACK_EMPTY = "site", "network", "empty"
+
+
 def site_page_id(site: str) -> str:
     """Source id under which a site's article-less page list is published."""
     return f"{SITE_PAGE_PREFIX}{site}"
+
+
+def fallback_kind(source_id: str) -> str:
+    """Which fallback the list published under ``source_id`` is: ``"site"`` for
+    a site's page, ``"network"`` for the network's mix, else ``"article"``."""
+    if source_id == NETWORK_PAGE:
+        return FALLBACK_NETWORK
+    if source_id.startswith(SITE_PAGE_PREFIX):
+        return FALLBACK_SITE
+    return "article"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +88,9 @@ class RecommendationList:
     ``source_id`` is an article id, ``site:<key>`` for a site's page without an
     article, or ``network`` for the network-wide trending mix. ``fallback`` says
     the list is not the page's own (e.g. the site's trending mix served for an
-    unknown article id).
+    unknown article id); ``fallback_source`` then says which one was served:
+    ``"site"`` (the page's site's mix), ``"network"`` (the network's mix) or
+    ``"empty"`` (none could be had); it is ``""`` for a page's own list.
     """
 
     source_id: str
@@ -83,6 +99,7 @@ class RecommendationList:
     run_id: str
     generated_at: str  # ISO 8601, UTC
     fallback: bool = False
+    fallback_source: str = ""
 
     def top(self, k: int) -> RecommendationList:
         """The same list cut to its first ``k`` items."""
@@ -95,12 +112,19 @@ class RecommendationList:
             self.run_id,
             self.generated_at,
             self.fallback,
+            self.fallback_source,
         )
 
     def as_fallback_for(self, source_id: str) -> RecommendationList:
         """This list served in place of ``source_id``'s own."""
         return RecommendationList(
-            source_id, self.site, self.items, self.run_id, self.generated_at, True
+            source_id,
+            self.site,
+            self.items,
+            self.run_id,
+            self.generated_at,
+            True,
+            fallback_kind(self.source_id) if self.items else FALLBACK_EMPTY,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,6 +134,7 @@ class RecommendationList:
             "run_id": self.run_id,
             "generated_at": self.generated_at,
             "fallback": self.fallback,
+            "fallback_source": self.fallback_source,
             "items": [item.to_dict() for item in self.items],
         }
 
@@ -125,6 +150,7 @@ class RecommendationList:
             run_id=data["run_id"],
             generated_at=data["generated_at"],
             fallback=bool(data.get("fallback", False)),
+            fallback_source=str(data.get("fallback_source") or ""),
         )
 
     @classmethod

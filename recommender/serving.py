@@ -46,7 +46,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from recommender.errors import StoreError
-from recommender.lists import NETWORK_PAGE, RecommendationList, site_page_id
+from recommender.lists import FALLBACK_EMPTY, NETWORK_PAGE, RecommendationList, site_page_id
 from recommender.store import Store, open_store
 
 _log = logging.getLogger(__name__)
@@ -369,7 +369,13 @@ class Recommendations:
     def _empty(self, key: _AnswerKey) -> RecommendationList:
         article_id, site, _ = key
         return RecommendationList(
-            article_id, site, (), self._generation.run_id or "", "", fallback=True
+            article_id,
+            site,
+            (),
+            self._generation.run_id or "",
+            "",
+            fallback=True,
+            fallback_source=FALLBACK_EMPTY,
         )
 
 

@@ -85,6 +85,29 @@ def errors_to_exit_codes() -> Iterator[None]:
         sys.exit(EXIT_INTERNAL)
 
 
+def require_extra(extra: str, *modules: str, command: str) -> None:
+    """Exit 2 with one line naming the extra to install when any of ``modules``
+    cannot be imported (instead of a traceback from deep inside the command)."""
+    import importlib.util
+
+    missing = []
+    for module in modules:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(module)
+    if missing:
+        err.print(
+            f"[bold red]error:[/] `recommender {command}` needs the {extra} extra "
+            f"({', '.join(missing)} not installed): pip install 'recommender[{extra}]'",
+            markup=True,
+            highlight=False,
+        )
+        sys.exit(EXIT_CONFIG)
+
+
 def resolve_config_path(config: str | None) -> Path:
     return Path(config or os.environ.get("RECOMMENDER_CONFIG") or DEFAULT_CONFIG)
 
