@@ -342,8 +342,20 @@ class TitleLinks:
 
     ``vectorizer``: the character 3-gram TF-IDF fitted on the compared
     titles (None when none had a 3-gram); ``pairs``: (m, 2) article rows
-    ``(r, c)``, ``r < c``, of the compared titles at least ``threshold``
-    similar. Groups are the connected components (:meth:`groups`).
+    ``(r, c)``, ``r < c``, of the compared titles, each pair at least
+    ``threshold`` similar. Groups are the connected components
+    (:meth:`groups`).
+
+    ``pairs`` spans the groups without listing every similar pair: titles
+    with identical vectors (a *class*, named by its lowest row, ``rep``) are
+    compared once, so n copies of one title cost n, not n²/2. It holds the
+    representatives of every two similar classes, and each other member of a
+    class paired with its representative (or, if a title is not similar to
+    itself, with the lowest representative of a class similar to it; with
+    none, it stays alone, as it would with every pair listed). The groups
+    are those of every similar pair; the pairs are a function of the compared
+    titles only, so an update (:func:`merge_title_links`) gives the same
+    pairs as a full comparison.
     """
 
     vectorizer: TfidfVectorizer | None
@@ -353,6 +365,9 @@ class TitleLinks:
     #: to reuse instead of transforming every title again.
     rows: np.ndarray | None = None
     matrix: sp.csr_matrix | None = None
+    #: The class of each of ``rows``: the lowest compared row with the
+    #: identical title vector (None in runs before classes were kept).
+    rep: np.ndarray | None = None
 
     def vectors_of(self, rows: np.ndarray) -> tuple[np.ndarray, sp.csr_matrix] | None:
         """The known vectors of those of ``rows`` (this run's numbering) that
@@ -371,6 +386,9 @@ class TitleLinks:
         return labels.astype(np.int64)
 
 
+_NO_PAIRS = np.zeros((0, 2), dtype=np.int64)
+
+
 def title_links(
     titles: Sequence[str],
     threshold: float = 0.7,
@@ -383,16 +401,23 @@ def title_links(
     n_jobs: int = -1,
     max_block_mb: float = 64.0,
 ) -> TitleLinks:
-    """The pairs of the titles at ``rows`` (indices or a mask; default all)
-    whose cosine is at least ``threshold`` (see :func:`near_duplicate_groups`).
+    """The near-duplicate relation of the titles at ``rows`` (indices or a
+    mask; default all): titles whose cosine is at least ``threshold`` (see
+    :func:`near_duplicate_groups`), as :class:`TitleLinks`.
+
+    Identical title vectors are found first (linear time), and only one title
+    of each is compared with the others: time and memory grow with the
+    number of titles plus the number of similar pairs of *distinct* titles.
 
     ``vectorizer``: an already fitted title vectorizer to reuse (default: fit
     one on these titles). ``fresh`` (indices or a mask, within ``rows``):
-    only the pairs with at least one end in ``fresh`` — what an update needs
-    when the other titles' pairs are known. Each pair's score is computed
-    from its smaller row's side either way, so both ways give the same pairs.
-    ``known``: (mask over the compared rows, their vectors) for titles
-    already transformed with ``vectorizer`` (see :meth:`TitleLinks.vectors_of`).
+    only the similarities of the titles identical to one in ``fresh`` — what
+    an update needs when the other titles' are known (merge the two with
+    :func:`merge_title_links`). Two titles count as similar when the score
+    from either side reaches ``threshold``, so both ways give the same
+    relation. ``known``: (mask over the compared rows, their vectors) for
+    titles already transformed with ``vectorizer`` (see
+    :meth:`TitleLinks.vectors_of`).
     """
     n = len(titles)
     subset = _as_indices(np.arange(n) if rows is None else rows)
@@ -403,10 +428,10 @@ def title_links(
         try:
             vectorizer.fit([str(titles[int(i)]) for i in subset])
         except ValueError:  # no title, or every one shorter than a 3-gram
-            return TitleLinks(None, np.zeros((0, 2), dtype=np.int64), threshold)
+            return TitleLinks(None, _NO_PAIRS, threshold)
     subset = np.sort(subset)
     if len(subset) == 0:
-        return TitleLinks(vectorizer, np.zeros((0, 2), dtype=np.int64), threshold)
+        return TitleLinks(vectorizer, _NO_PAIRS, threshold)
     if known is None:
         T = sp.csr_matrix(vectorizer.transform([str(titles[int(i)]) for i in subset]))
     else:
@@ -419,42 +444,49 @@ def title_links(
             )
         position = np.concatenate([np.flatnonzero(is_known), todo])
         T = sp.csr_matrix(sp.vstack(parts, format="csr")[np.argsort(position)])
+    # Classes of identical vectors: each compared through its first row.
+    first = _identical_rows(T)
+    rep = subset[first]
+    heads = np.flatnonzero(first == np.arange(len(subset)))
+    class_of = np.searchsorted(heads, first)  # class index of each compared row
+    U = sp.csr_matrix(T[heads])
     score_kernel = get_kernel(kernel)
     jobs = _resolve_jobs(n_jobs) if score_kernel.releases_gil else 1
     found: list[np.ndarray] = []
 
-    def links(A: sp.csr_matrix, a_rows: np.ndarray, B: sp.csr_matrix, b_rows: np.ndarray) -> None:
-        """Pairs (a, b) with a < b, scored from a's side (rows of A)."""
-        prepared = score_kernel.prepare(B)
-        m = B.shape[0]
+    def links(a: np.ndarray, b: np.ndarray) -> None:
+        """Every class pair (a, b), of ``a`` x ``b``, scoring at least
+        ``threshold`` from a's side (a == b included: a title and its copies)."""
+        A, prepared, m = U[a], score_kernel.prepare(U[b]), len(b)
 
         def block_links(start: int) -> int:
             dense = score_kernel.scores(A[start : start + block], prepared)
             flat = np.flatnonzero(dense >= threshold)
-            r = a_rows[flat // m + start]
-            c = b_rows[flat % m]
-            upper = r < c
-            found.append(np.column_stack([r[upper], c[upper]]))
+            found.append(np.column_stack([a[flat // m + start], b[flat % m]]))
             return 0
 
         block = _block_rows(m, max_block_mb / jobs)
         _run_tasks(block_links, [(start,) for start in range(0, A.shape[0], block)], jobs)
 
+    classes = np.arange(len(heads), dtype=np.int32)
     if fresh is None:
-        links(T, subset, T, subset)
+        links(classes, classes)
     else:
         is_fresh = np.zeros(n, dtype=bool)
         is_fresh[_as_indices(fresh)] = True
-        at = np.flatnonzero(is_fresh[subset])
-        if len(at):
-            # Fresh rows against all (pairs fresh-first), then the others
-            # against the fresh ones (pairs whose smaller row is not fresh).
-            links(T[at], subset[at], T, subset)
-            others = np.flatnonzero(~is_fresh[subset])
-            if len(others):
-                links(T[others], subset[others], T[at], subset[at])
-    pairs = np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
-    return TitleLinks(vectorizer, _sorted_pairs(pairs.astype(np.int64)), threshold, subset, T)
+        touched = np.zeros(len(heads), dtype=bool)
+        touched[class_of[is_fresh[subset]]] = True
+        if touched.any():
+            # Fresh classes against all, then the others against the fresh ones.
+            links(classes[touched], classes)
+            if not touched.all():
+                links(classes[~touched], classes[touched])
+    hits = np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int32)
+    itself = hits[:, 0] == hits[:, 1]
+    head_rows = subset[heads]
+    similar = head_rows[_sorted_pairs(np.sort(hits[~itself], axis=1))].reshape(-1, 2)
+    pairs = _spanning_pairs(subset, rep, similar, head_rows[np.unique(hits[itself, 0])])
+    return TitleLinks(vectorizer, pairs, threshold, subset, T, rep)
 
 
 def _as_indices(rows: np.ndarray) -> np.ndarray:
@@ -469,20 +501,150 @@ def _sorted_pairs(pairs: np.ndarray) -> np.ndarray:
     return np.unique(pairs, axis=0)
 
 
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: a well-spread 64-bit hash of each uint64."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _row_chunks(indptr: np.ndarray, entries: int = 1 << 20) -> list[tuple[int, int]]:
+    """Consecutive row ranges ``[lo, hi)`` of about ``entries`` stored entries each."""
+    n, lo, chunks = len(indptr) - 1, 0, []
+    while lo < n:
+        hi = int(np.searchsorted(indptr, indptr[lo] + entries, side="right")) - 1
+        hi = min(max(hi, lo + 1), n)
+        chunks.append((lo, hi))
+        lo = hi
+    return chunks
+
+
+def _identical_rows(T: sp.csr_matrix) -> np.ndarray:
+    """For each row of ``T``, the first row with the identical vector (the
+    same columns in the same order, bit for bit the same values): a hash of
+    each row, checked entry by entry against the first row of its hash, so
+    the answer is exact; rows of a colliding hash are sorted out one by one.
+    Linear time; temporaries a chunk of rows at a time."""
+    n = T.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    indptr = T.indptr.astype(np.int64)
+    nnz = np.diff(indptr)
+    columns = T.indices
+    data = np.ascontiguousarray(T.data)
+    bits = data.view(f"u{data.dtype.itemsize}")
+    chunks = _row_chunks(indptr)
+    key = np.empty(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for lo, hi in chunks:
+            a, b = indptr[lo], indptr[hi]
+            entry = _mix64(_mix64(bits[a:b].astype(np.uint64)) + columns[a:b].astype(np.uint64))
+            total = np.concatenate([[np.uint64(0)], np.cumsum(entry, dtype=np.uint64)])
+            ends, starts = total[indptr[lo + 1 : hi + 1] - a], total[indptr[lo:hi] - a]
+            key[lo:hi] = _mix64(ends - starts + nnz[lo:hi].astype(np.uint64))
+    _, first_of_key, inverse = np.unique(key, return_index=True, return_inverse=True)
+    first = first_of_key[inverse.ravel()].astype(np.int64)
+    # Check each row against the first row of its hash, entry by entry.
+    bad = nnz != nnz[first]
+    check = ~bad & (first != np.arange(n))
+    for lo, hi in chunks:
+        rows = lo + np.flatnonzero(check[lo:hi])
+        if len(rows) == 0:
+            continue
+        counts = nnz[rows]
+        row_of = np.repeat(rows, counts)
+        offset = np.arange(len(row_of)) - np.repeat(np.cumsum(counts) - counts, counts)
+        mine, twin = indptr[row_of] + offset, indptr[first[row_of]] + offset
+        differs = (columns[mine] != columns[twin]) | (bits[mine] != bits[twin])
+        bad[row_of[differs]] = True
+    if bad.any():  # a hash collision: settle its rows exactly
+        suspects = np.flatnonzero(np.isin(key, key[bad]))
+        seen: dict[bytes, int] = {}
+        for row in suspects:
+            span = slice(indptr[row], indptr[row + 1])
+            content = columns[span].tobytes() + b"|" + bits[span].tobytes()
+            first[row] = seen.setdefault(content, int(row))
+    return first
+
+
+def _spanning_pairs(
+    rows: np.ndarray, rep: np.ndarray, similar: np.ndarray, itself: np.ndarray
+) -> np.ndarray:
+    """The pairs of :class:`TitleLinks` for the compared ``rows`` (ascending)
+    of classes ``rep``, given the classes (named by their representatives)
+    that are similar: ``similar`` (L, 2) distinct pairs, ``itself`` classes
+    whose title is similar to itself."""
+    similar = np.asarray(similar, dtype=np.int64).reshape(-1, 2)
+    member = rows != rep
+    m, c = rows[member], rep[member]
+    if len(m) == 0:
+        return _sorted_pairs(similar)
+    # The lowest class similar to each class (a member's other way in).
+    a = np.concatenate([similar[:, 0], similar[:, 1]])
+    b = np.concatenate([similar[:, 1], similar[:, 0]])
+    order = np.lexsort((b, a))
+    a, b = a[order], b[order]
+    lead = np.ones(len(a), dtype=bool)
+    lead[1:] = a[1:] != a[:-1]
+    named, lowest = a[lead], b[lead]
+    target = np.full(len(m), -1, dtype=np.int64)
+    if len(named):
+        at = np.minimum(np.searchsorted(named, c), len(named) - 1)
+        linked = named[at] == c
+        target[linked] = lowest[at[linked]]
+    alike = np.isin(c, itself)  # members of a class similar to itself: to their representative
+    target[alike] = c[alike]
+    joined = target >= 0
+    members = np.sort(np.column_stack([m[joined], target[joined]]), axis=1)
+    return _sorted_pairs(np.concatenate([similar, members]))
+
+
+def _class_relation(pairs: np.ndarray, class_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What ``pairs`` say of the classes (``class_of`` each row; -1: unknown
+    or not wanted): the distinct similar class pairs, and the classes whose
+    title is similar to itself (a pair inside the class)."""
+    a, b = class_of[pairs[:, 0]], class_of[pairs[:, 1]]
+    wanted = (a >= 0) & (b >= 0)
+    inside = wanted & (a == b)
+    across = wanted & (a != b)
+    similar = np.sort(np.column_stack([a[across], b[across]]), axis=1)
+    return similar, np.unique(a[inside])
+
+
 def merge_title_links(
     old: TitleLinks, new_of_old: np.ndarray, keep: np.ndarray, fresh: TitleLinks
 ) -> TitleLinks:
-    """An update's links: ``old``'s pairs between rows still compared and
+    """An update's links: what ``old`` knew of the rows still compared and
     unchanged (``new_of_old`` maps old rows to new ones, -1 when gone;
-    ``keep``, over new rows, the rows whose old pairs still hold), plus the
-    pairs of ``fresh`` (the ones touching new or changed titles)."""
-    kept = np.zeros((0, 2), dtype=np.int64)
-    if len(old.pairs):
-        mapped = new_of_old[old.pairs]
-        valid = (mapped >= 0).all(axis=1) & keep[np.maximum(mapped, 0)].all(axis=1)
-        kept = np.sort(mapped[valid], axis=1)
-    pairs = _sorted_pairs(np.concatenate([kept, fresh.pairs]).astype(np.int64))
-    return TitleLinks(fresh.vectorizer, pairs, fresh.threshold, fresh.rows, fresh.matrix)
+    ``keep``, over new rows, the rows whose old similarities still hold),
+    plus ``fresh`` (the similarities of the classes holding new or changed
+    titles, computed over all the compared rows). The same pairs as a full
+    comparison: old classes are followed to their kept members, so a class
+    whose representative left keeps its similarities."""
+    if fresh.rows is None or fresh.rep is None or len(fresh.rows) == 0:
+        return TitleLinks(fresh.vectorizer, _NO_PAIRS, fresh.threshold, fresh.rows, fresh.matrix)
+    keep = np.asarray(keep, dtype=bool)
+    rows, rep = fresh.rows, fresh.rep
+    class_now = np.full(len(keep), -1, dtype=np.int64)
+    class_now[rows] = rep
+    touched = np.zeros(len(keep), dtype=bool)  # classes holding a fresh title
+    touched[rep[~keep[rows]]] = True
+    # Each old class (each row alone if ``old`` kept no classes) -> its class now.
+    old_class = np.arange(len(new_of_old), dtype=np.int64)
+    if old.rows is not None and old.rep is not None:
+        old_class[old.rows] = old.rep
+    kept = np.flatnonzero(new_of_old >= 0)
+    kept = kept[keep[new_of_old[kept]] & (class_now[new_of_old[kept]] >= 0)]
+    now_of_class = np.full(len(new_of_old), -1, dtype=np.int64)
+    now_of_class[old_class[kept]] = class_now[new_of_old[kept]]
+    now_of_class[(now_of_class >= 0) & touched[np.maximum(now_of_class, 0)]] = -1
+    old_similar, old_itself = _class_relation(old.pairs, now_of_class[old_class])
+    new_similar, new_itself = _class_relation(fresh.pairs, class_now)
+    similar = _sorted_pairs(np.concatenate([old_similar, new_similar]))
+    pairs = _spanning_pairs(rows, rep, similar, np.union1d(old_itself, new_itself))
+    return TitleLinks(fresh.vectorizer, pairs, fresh.threshold, rows, fresh.matrix, rep)
 
 
 def near_duplicate_groups(

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from scipy.sparse.csgraph import connected_components
 from sklearn.preprocessing import normalize
 
 from recommender.features import ArticleVectorizer
@@ -306,3 +308,223 @@ def test_best_first_ranks_like_a_lexsort_by_score_then_index(data, shape, width)
     expected_scores[expected < 0] = 0
     np.testing.assert_array_equal(best.indices, expected)
     np.testing.assert_array_equal(best.scores, expected_scores)
+
+
+# -- near-duplicate titles: copies of one title are compared once ------------------------------
+
+
+def every_similar_pair(titles, rows, vectorizer, threshold, kernel) -> np.ndarray:
+    """Reference: every compared pair (r, c), r < c, scored from r's side
+    (one dense product of all the compared titles, as before classes)."""
+    from recommender.kernels import get_kernel
+
+    compared = np.flatnonzero(rows)
+    if len(compared) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    T = sp.csr_matrix(vectorizer.transform([titles[i] for i in compared]))
+    score = get_kernel(kernel)
+    S = score.scores(T, score.prepare(T))
+    i, j = np.nonzero(np.triu(threshold <= S, k=1))
+    return np.column_stack([compared[i], compared[j]]).astype(np.int64).reshape(-1, 2)
+
+
+def same_groups(pairs: np.ndarray, n: int) -> np.ndarray:
+    """Each row's group (connected components), numbered by first appearance:
+    two results mean the same near-duplicates exactly when these are equal."""
+    graph = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    return pd.factorize(connected_components(graph, directed=False)[1])[0]
+
+
+def spelled(title: str, how: str) -> str:
+    """Another spelling of ``title`` with the identical vector (case, spacing)."""
+    return {"same": title, "upper": title.upper(), "spaces": title.replace(" ", "   ")}[how]
+
+
+@st.composite
+def titles_with_copies(draw, max_size: int = 40) -> list[str]:
+    """A few distinct titles (sometimes empty or one word), each repeated,
+    some spelled differently but with the identical vector."""
+    pool = draw(
+        st.lists(st.lists(st.sampled_from(WORDS), max_size=3).map(" ".join), min_size=1, max_size=6)
+    )
+    picks = draw(
+        st.lists(
+            st.tuples(st.integers(0, len(pool) - 1), st.sampled_from(["same", "upper", "spaces"])),
+            min_size=2,
+            max_size=max_size,
+        )
+    )
+    return [spelled(pool[i], how) for i, how in picks]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    titles=titles_with_copies(),
+    data=st.data(),
+    threshold=st.sampled_from([0.3, 0.6, 0.7, 1.0]),
+    block_mb=st.sampled_from([1e-4, 64.0]),
+    kernel=st.sampled_from(available_kernels()),
+)
+def test_title_groups_equal_every_pair_compared(titles, data, threshold, block_mb, kernel) -> None:
+    """Repeated titles: the groups the mix sees are the connected components of
+    every similar pair (brute force); each stored pair is one of them, and
+    with no two identical titles the stored pairs are exactly them."""
+    n = len(titles)
+    rows = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    links = title_links(titles, threshold, rows=rows, kernel=kernel, max_block_mb=block_mb)
+    assume(links.vectorizer is not None)
+    reference = every_similar_pair(titles, rows, links.vectorizer, threshold, kernel)
+    np.testing.assert_array_equal(same_groups(links.pairs, n), same_groups(reference, n))
+    np.testing.assert_array_equal(
+        near_duplicate_groups(titles, threshold, rows=rows, kernel=kernel), links.groups(n)
+    )
+    stored = {tuple(pair) for pair in links.pairs.tolist()}
+    assert stored <= {tuple(pair) for pair in reference.tolist()}
+    assert (links.pairs[:, 0] < links.pairs[:, 1]).all()
+    compared = np.flatnonzero(rows)
+    vectors = links.vectorizer.transform([titles[i] for i in compared]).toarray()
+    if len(np.unique(vectors, axis=0)) == len(compared):  # no copies: as before
+        np.testing.assert_array_equal(links.pairs, reference)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    titles=titles_with_copies(max_size=30),
+    data=st.data(),
+    threshold=st.sampled_from([0.6, 1.0]),
+    saved_before_classes=st.booleans(),
+    kernel=st.sampled_from(available_kernels()),
+)
+def test_updates_with_copies_and_removals_equal_the_full_comparison(
+    titles, data, threshold, saved_before_classes, kernel
+) -> None:
+    """Successive updates as :meth:`Recommender.update` makes them (titles
+    removed, edited, newly shown, copies of existing titles added, kept
+    vectors reused): the merged pairs are a full comparison's, even when the
+    row that stood for a class of copies is gone, and their groups are those
+    of every similar pair. An old run saved before classes (every pair, no
+    ``rep``) merges the same."""
+    shown = st.sampled_from([True, True, True, False])  # mostly: classes keep members
+    rows_before = np.array(
+        data.draw(st.lists(shown, min_size=len(titles), max_size=len(titles))), bool
+    )
+    old = title_links(titles, threshold, rows=rows_before, kernel=kernel)
+    assume(old.vectorizer is not None)
+    if saved_before_classes:
+        every = every_similar_pair(titles, rows_before, old.vectorizer, threshold, kernel)
+        old = type(old)(old.vectorizer, every, threshold, old.rows, old.matrix)
+    for _ in range(data.draw(st.integers(1, 2))):
+        n_old = len(titles)
+        fate = data.draw(
+            st.lists(
+                st.sampled_from(["keep", "keep", "keep", "drop", "edit"]),
+                min_size=n_old,
+                max_size=n_old,
+            )
+        )
+        added = data.draw(st.lists(st.integers(0, n_old - 1), max_size=5))
+        later, old_of_new, same = [], [], []
+        for i, what in enumerate(fate):
+            if what != "drop":
+                later.append(
+                    titles[i] if what == "keep" else f"{titles[i]} {WORDS[i % len(WORDS)]}"
+                )
+                old_of_new.append(i)
+                same.append(what == "keep")
+        later += [titles[i] for i in added]  # copies of existing titles, as new articles
+        old_of_new += [-1] * len(added)
+        same += [False] * len(added)
+        n = len(later)
+        old_of_new, same = np.array(old_of_new, dtype=np.int64), np.array(same, dtype=bool)
+        new_of_old = np.full(n_old, -1, dtype=np.int64)
+        new_of_old[old_of_new[same]] = np.flatnonzero(same)
+        rows_now = np.array(data.draw(st.lists(shown, min_size=n, max_size=n)), bool)
+        keep = same & rows_now
+        keep[same] &= rows_before[old_of_new[same]]
+        compared = np.flatnonzero(rows_now)
+        known = None
+        if old.rows is not None:
+            reused = keep[compared]
+            found = old.vectors_of(old_of_new[compared[reused]])
+            if found is not None and found[0].all():
+                known = (reused, found[1])
+        vectorizer = old.vectorizer
+        full = title_links(later, threshold, rows=rows_now, vectorizer=vectorizer, kernel=kernel)
+        fresh = title_links(
+            later,
+            threshold,
+            rows=rows_now,
+            vectorizer=vectorizer,
+            fresh=rows_now & ~keep,
+            known=known,
+            kernel=kernel,
+        )
+        merged = merge_title_links(old, new_of_old, keep, fresh)
+        np.testing.assert_array_equal(merged.pairs, full.pairs)
+        reference = every_similar_pair(later, rows_now, vectorizer, threshold, kernel)
+        np.testing.assert_array_equal(same_groups(merged.pairs, n), same_groups(reference, n))
+        titles, rows_before, old = later, rows_now, merged
+        if not titles:
+            break
+
+
+@pytest.mark.parametrize("n", [2_000, 20_000])
+def test_identical_titles_store_one_pair_per_copy(n: int) -> None:
+    """n copies of one title (the review's 21,754) are one group held by n - 1
+    pairs, not n(n-1)/2; so after an update that drops the copy standing for
+    them and adds more, as a full comparison gives."""
+    title = "Breaking: markets rally as rates fall"
+    others = [
+        "BREAKING:  Markets rally as rates FALL",  # the identical vector
+        "Breaking: markets rally as rates fall (updated)",  # a near-duplicate
+        "Kyoto temples in autumn",
+        "Sakura mochi recipe",
+    ]
+    titles = [title] * n + others
+    # Fitted on the distinct titles: fitted on the copies, their 3-grams
+    # would weigh so little that the "(updated)" one is no longer similar.
+    vectorizer = title_links([title, *others]).vectorizer
+    links = title_links(titles, 0.7, vectorizer=vectorizer, kernel="scipy", n_jobs=1)
+    assert len(links.pairs) <= len(titles)  # every pair: n(n + 1)/2 + ...
+    groups = links.groups(len(titles))
+    assert len(set(groups[: n + 2])) == 1
+    assert len(set(groups)) == 3
+
+    # Update: the first copy (the class's representative) and 10 more are gone,
+    # 100 copies arrive; the others are kept.
+    new_of_old = np.full(len(titles), -1, dtype=np.int64)
+    new_of_old[11:] = np.arange(len(titles) - 11)
+    later = titles[11:] + [title] * 100
+    keep = np.zeros(len(later), dtype=bool)
+    keep[: len(titles) - 11] = True
+    fresh = title_links(later, 0.7, vectorizer=vectorizer, fresh=~keep, kernel="scipy", n_jobs=1)
+    merged = merge_title_links(links, new_of_old, keep, fresh)
+    full = title_links(later, 0.7, vectorizer=vectorizer, kernel="scipy", n_jobs=1)
+    assert len(merged.pairs) <= len(later)
+    np.testing.assert_array_equal(merged.pairs, full.pairs)
+    groups = merged.groups(len(later))
+    copies = np.array([t in (title, others[0], others[1]) for t in later])
+    assert len(set(groups[copies])) == 1 and len(set(groups)) == 3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_identical_rows_are_exact_even_when_hashes_collide(monkeypatch, dtype) -> None:
+    """Rows are grouped only when identical (columns and every bit of the
+    values, -0.0 and 0.0 apart), each with the first such row; with a hash
+    that makes every row collide the answer is the same."""
+    from recommender import similarity
+
+    rng = np.random.default_rng(5)
+    base = rng.choice([0.0, 0.5, 1.0, 2.0], size=(6, 5)).astype(dtype)
+    dense = base[rng.integers(0, 6, 60)]
+    dense[7, :] = 0.0  # an empty row, like an untitled article
+    X = sp.csr_matrix(dense)
+    X.data[X.data == 2.0] = np.nextafter(dtype(2.0), dtype(3.0))  # differs in the last bit only
+    X = sp.csr_matrix(X)
+    dense = X.toarray()
+    expected = [
+        next(j for j in range(i + 1) if dense[j].tobytes() == dense[i].tobytes()) for i in range(60)
+    ]
+    assert similarity._identical_rows(X).tolist() == expected
+    monkeypatch.setattr(similarity, "_mix64", lambda x: np.zeros_like(x))
+    assert similarity._identical_rows(X).tolist() == expected
