@@ -11,9 +11,22 @@
 
 ``get`` never raises in a page render: an unknown article id falls back to
 the site's trending mix (when ``site`` is given), then to the network's
-trending mix, then to an empty list; an unreachable store gives the lists
-already in memory, or an empty list. A newly published run is picked up
-within ``refresh_seconds`` without a restart.
+trending mix, then to an empty list (``block.fallback_source`` says which);
+an unreachable store gives the lists already in memory, or an empty list. A
+newly published run is picked up within ``refresh_seconds`` without a
+restart.
+
+An id that is not a valid id (see :mod:`recommender.ids`: a NUL byte, a
+control character, not text...) is an unknown page: it gets the fallbacks,
+is never sent to the store (where PostgreSQL would raise on a NUL) and leaves
+the store's health alone. The store is opened read-only: a web server whose
+user may only read the store can serve it, and nothing is ever created or
+migrated by a reader.
+
+A store whose data is damaged (e.g. a SQLite file with broken pages) is
+still read for every list it can give; the lists on damaged pages answer
+with their fallbacks, and :meth:`Recommendations.health` reports the damage
+until another run is served.
 
 How a lookup stays in the microseconds: the lists of the run being served
 are kept decoded in memory, together with every answer already given (the
@@ -46,8 +59,9 @@ from types import TracebackType
 from typing import TypeVar
 
 from recommender.errors import StoreError
+from recommender.ids import is_valid_id
 from recommender.lists import FALLBACK_EMPTY, NETWORK_PAGE, RecommendationList, site_page_id
-from recommender.store import Store, open_store
+from recommender.store import DamagedStoreError, Store, open_store
 
 _log = logging.getLogger(__name__)
 
@@ -60,6 +74,9 @@ _HTTP_URL = re.compile(
     r"(?:[/?#][^\s\x00-\x1f\x7f]*)?",
     re.IGNORECASE,
 )
+
+#: How many runs a lookup follows when runs are published while it reads.
+_ATTEMPTS = 3
 
 _Key = TypeVar("_Key")
 _Value = TypeVar("_Value")
@@ -103,15 +120,20 @@ class ServingHealth:
     """What :meth:`Recommendations.health` reports.
 
     ``run_id``: the run being served (None before the first publish or while
-    the store was never reachable). ``store_available``: whether the last
-    contact with the store succeeded; ``error`` says why not. ``cached_lists``:
-    lists of the current run held in memory.
+    the store was never reachable). ``store_available``: whether the store
+    answers in full: False when the last contact with it failed, and while
+    ``damaged``; ``error`` says why. ``cached_lists``: lists of the current
+    run held in memory. ``damaged``: a read hit damaged data in the store
+    during the current run, pages the database reports damaged or a list
+    that does not decode (the other lists are still read from it; the
+    damaged ones answer with their fallbacks).
     """
 
     run_id: str | None
     store_available: bool
     error: str
     cached_lists: int
+    damaged: bool = False
 
 
 class _RunChanged(Exception):
@@ -171,6 +193,7 @@ class Recommendations:
         self._check_lock = threading.Lock()
         self._available = True
         self._error = ""
+        self._damage = ""
 
     def __repr__(self) -> str:
         return f"Recommendations({self._store_arg!r}, run={self._generation.run_id!r})"
@@ -195,8 +218,12 @@ class Recommendations:
         ``site``: the site of the page being rendered, used for the fallback
         when the article is unknown or its list is empty. The returned list
         has ``fallback=True`` when it is not the article's own, and then its
-        ``source_id`` is still ``article_id``. Never raises because of the
-        store or its data; ``k < 0`` is a programming error (ValueError).
+        ``source_id`` is still ``article_id`` and ``fallback_source`` says
+        which list it is: ``"site"``, ``"network"`` or ``"empty"``. Never
+        raises because of the store, its data or the ids asked for: an
+        invalid ``article_id`` (see :mod:`recommender.ids`) is an unknown
+        page, an invalid ``site`` is no site; neither is sent to the store.
+        ``k < 0`` is a programming error (ValueError).
         """
         if k is not None and k < 0:
             raise ValueError(f"k must be >= 0 items, got {k}")
@@ -206,8 +233,8 @@ class Recommendations:
         key = (article_id, site, k)
         try:
             answer = generation.answers[key]
-        except KeyError:
-            return self._resolve(generation, key, retry=True)
+        except (KeyError, TypeError):  # TypeError: an unhashable id (not a valid one)
+            return self._resolve(generation, key, attempts=_ATTEMPTS)
         # try/except, not contextlib.suppress: this is the hot path (~0.3 µs less).
         try:  # noqa: SIM105
             generation.answers.move_to_end(key)
@@ -217,8 +244,9 @@ class Recommendations:
 
     def site_page(self, site: str, k: int | None = None) -> RecommendationList:
         """The list for a site's page without an article (its trending mix),
-        falling back to the network's trending mix."""
-        return self.get(site_page_id(site), k, site=site)
+        falling back to the network's trending mix (the only answer for an
+        invalid ``site``)."""
+        return self.get(site_page_id(site) if isinstance(site, str) else site, k, site=site)
 
     def network_page(self, k: int | None = None) -> RecommendationList:
         """The network-wide trending mix."""
@@ -237,7 +265,14 @@ class Recommendations:
         if time.monotonic() >= self._next_check:
             self._check_run()
         generation = self._generation
-        return ServingHealth(generation.run_id, self._available, self._error, len(generation.lists))
+        damage = self._damage
+        return ServingHealth(
+            generation.run_id,
+            self._available and not damage,
+            self._error or damage,
+            len(generation.lists),
+            damaged=bool(damage),
+        )
 
     def close(self) -> None:
         """Close the store if this object opened it (idempotent)."""
@@ -246,20 +281,23 @@ class Recommendations:
             self._store = None
 
     # -- internals -----------------------------------------------------------
-    def _check_run(self) -> None:
-        """Switch to a new cache when the store serves another run."""
+    def _check_run(self, *, force: bool = False) -> None:
+        """Switch to a new cache when the store serves another run.
+
+        ``force``: check now, after waiting for a check under way (which may
+        have read the store before the run this thread has just seen)."""
         # Before the store is open, lookups need it: wait for the thread
         # opening it. Afterwards, one thread checks and the others go on.
-        if not self._check_lock.acquire(blocking=self._store is None):
+        if not self._check_lock.acquire(blocking=force or self._store is None):
             return
         try:
             now = time.monotonic()
-            if now < self._next_check:
+            if not force and now < self._next_check:
                 return  # checked by another thread while this one waited
             self._next_check = now + self.refresh_seconds
             try:
                 if self._store is None:
-                    self._store = open_store(self._store_arg)  # type: ignore[arg-type]
+                    self._store = open_store(self._store_arg, read_only=True)  # type: ignore[arg-type]
                 run_id = self._store.current_run_id()
             except Exception as error:  # any failure of the store: keep serving the cache
                 self._store_failed(error)
@@ -270,6 +308,9 @@ class Recommendations:
             if run_id != self._generation.run_id:
                 _log.info("serving run %s (was %s)", run_id, self._generation.run_id)
                 self._generation = _Generation(run_id)
+                # Damage is a fact about what the old run's reads met; a new run
+                # was published past the writer's check (or into a fresh file).
+                self._damage = ""
         finally:
             self._check_lock.release()
 
@@ -282,11 +323,28 @@ class Recommendations:
             )
         self._available, self._error = False, str(error) or type(error).__name__
 
+    def _store_damaged(self, reason: str) -> None:
+        """A read met damaged data: report it, keep reading what can be read."""
+        if not self._damage:
+            _log.error(
+                "recommendation store %s is damaged; its damaged lists answer with their "
+                "fallbacks: %s",
+                self._store_arg,
+                reason,
+            )
+        self._damage = reason
+
     def _resolve(
-        self, generation: _Generation, key: _AnswerKey, *, retry: bool
+        self, generation: _Generation, key: _AnswerKey, *, attempts: int
     ) -> RecommendationList:
-        article_id, site, k = key
-        chain = [article_id]
+        raw_id, raw_site, k = key
+        valid = is_valid_id(raw_id)
+        site = raw_site if raw_site is None or is_valid_id(raw_site) else None
+        # An invalid id is an unknown page (never sent to the store), shown
+        # under its text; its answers are not cached (as many as asked).
+        article_id = raw_id if isinstance(raw_id, str) else str(raw_id)
+        cacheable = valid and site is raw_site
+        chain = [article_id] if valid else []
         for fallback in (site_page_id(site) if site else None, NETWORK_PAGE):
             if fallback is not None and fallback not in chain:
                 chain.append(fallback)
@@ -295,46 +353,59 @@ class Recommendations:
             for source_id in chain:
                 found = self._list(generation, source_id)
                 if found is not None and found.items:
-                    answer = found if source_id == article_id else found.as_fallback_for(article_id)
+                    own = valid and source_id == article_id
+                    answer = found if own else found.as_fallback_for(article_id)
                     break
         except _RunChanged:
             # A new run was published since the last check: serve from it, with
-            # a cache of its own. Twice in a row (runs published back to back)
-            # answers without caching rather than looping.
-            self._next_check = float("-inf")
-            self._check_run()
-            if retry and self._generation is not generation:
-                return self._resolve(self._generation, key, retry=False)
-            answer = self._uncached(chain, article_id) or self._empty(key)
+            # a cache of its own. The check is forced: one under way in another
+            # thread may have read the store before this run was published, and
+            # its cache would then answer this thread from an older run than
+            # the one it has seen. Runs published back to back, again and
+            # again, are answered without caching rather than by looping.
+            self._check_run(force=True)
+            if attempts > 1 and self._generation is not generation:
+                return self._resolve(self._generation, key, attempts=attempts - 1)
+            answer = self._uncached(chain, article_id if valid else None, article_id)
+            answer = answer or self._empty(article_id, site)
             return answer.top(k) if k is not None else answer
         except _StoreDown:
-            return self._empty(key)
+            return self._empty(article_id, site)
         except StoreError as error:
             self._store_failed(error)
-            return self._empty(key)
+            return self._empty(article_id, site)
         except Exception:  # a page render must never fail on recommendations
             _log.exception("recommendations for %r failed; serving an empty list", article_id)
-            return self._empty(key)
-        answer = answer if answer is not None else self._empty(key)
+            return self._empty(article_id, site)
+        answer = answer if answer is not None else self._empty(article_id, site)
         if k is not None:
             answer = answer.top(k)
-        _remember(generation.answers, key, answer, self.cache_size)
+        if cacheable:
+            _remember(generation.answers, key, answer, self.cache_size)
         return answer
 
-    def _uncached(self, chain: list[str], article_id: str) -> RecommendationList | None:
-        """First non-empty list of ``chain`` read straight from the store."""
+    def _uncached(
+        self, chain: list[str], own_id: str | None, article_id: str
+    ) -> RecommendationList | None:
+        """First non-empty list of ``chain`` read straight from the store
+        (``own_id``: the chain's list that is the page's own, if any)."""
         if self._store is None or not self._available:
             return None
-        try:
-            for source_id in chain:
+        for source_id in chain:
+            try:
                 found = self._store.get(source_id)
-                if found is not None and found.items:
-                    found = only_http_links(found)
-                    return found if source_id == article_id else found.as_fallback_for(article_id)
-        except StoreError as error:
-            self._store_failed(error)
-        except (ValueError, KeyError, TypeError) as error:
-            _log.warning("a list in the store is unreadable, using the fallback: %s", error)
+            except DamagedStoreError as error:
+                self._store_damaged(str(error))
+                continue
+            except StoreError as error:
+                self._store_failed(error)
+                return None
+            except (ValueError, KeyError, TypeError) as error:  # a damaged payload
+                self._store_damaged(_unreadable(source_id, error))
+                continue
+            if found is not None and found.items:
+                found = only_http_links(found)
+                return found if source_id == own_id else found.as_fallback_for(article_id)
         return None
 
     def _list(self, generation: _Generation, source_id: str) -> RecommendationList | None:
@@ -354,10 +425,16 @@ class Recommendations:
             raise _StoreDown
         try:
             found = self._store.get(source_id)
+        except DamagedStoreError as error:  # damaged pages: this list is lost, not the store
+            self._store_damaged(str(error))
+            found = None
         except (ValueError, KeyError, TypeError) as error:  # a damaged payload, not the store
-            _log.warning(
-                "list %r in the store is unreadable, using the fallback: %s", source_id, error
-            )
+            # The store holds only lists it encoded itself: one that does not
+            # decode is damage the database did not notice (SQLite keeps no
+            # checksums of its pages) or a writer's bug; either way, report it.
+            reason = _unreadable(source_id, error)
+            _log.warning("%s; using the fallback", reason)
+            self._store_damaged(reason)
             found = None
         if found is not None:
             if found.run_id != generation.run_id:
@@ -366,8 +443,7 @@ class Recommendations:
         _remember(lists, source_id, found, self.cache_size)
         return found
 
-    def _empty(self, key: _AnswerKey) -> RecommendationList:
-        article_id, site, _ = key
+    def _empty(self, article_id: str, site: str | None) -> RecommendationList:
         return RecommendationList(
             article_id,
             site,
@@ -377,6 +453,10 @@ class Recommendations:
             fallback=True,
             fallback_source=FALLBACK_EMPTY,
         )
+
+
+def _unreadable(source_id: str, error: BaseException) -> str:
+    return f"list {source_id!r} in the store is unreadable ({type(error).__name__}: {error})"
 
 
 def _remember(cache: OrderedDict[_Key, _Value], key: _Key, value: _Value, capacity: int) -> None:

@@ -1,18 +1,20 @@
 """The Store contract, as a reusable test class.
 
 Every backend's test module subclasses :class:`StoreContract` and provides a
-``store`` fixture (a fresh, empty store) and ``reopen`` (a second handle on the
-same store, as another process would have).
+``store`` fixture (a fresh, empty store), ``reopen`` (a second handle on the
+same store, as another process would have) and ``read_only`` (a function
+opening a read-only handle on it, as a web server's reader does).
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 
 from recommender.errors import StoreError
-from recommender.lists import Item, RecommendationList, RunInfo
+from recommender.lists import Item, RecommendationList, RunInfo, SerializedList
 
 
 def make_list(source_id: str, run_id: str, n_items: int = 3) -> RecommendationList:
@@ -50,6 +52,10 @@ class StoreContract:
 
     @pytest.fixture
     def reopen(self, store):
+        raise NotImplementedError
+
+    @pytest.fixture
+    def read_only(self, store):
         raise NotImplementedError
 
     def test_empty_store_serves_nothing(self, store) -> None:
@@ -157,3 +163,122 @@ class StoreContract:
         assert recorded.config_hash == "hash" and recorded.model_version == "v1"
         assert recorded.created_at == run.created_at and recorded.published_at
         assert recorded.n_lists == len(lists) and recorded.error == ""
+
+    # -- ids the database must never see (tests/test_store_*.py run both backends) --
+
+    def test_an_invalid_id_is_not_found_and_leaves_the_store_working(self, store) -> None:
+        store.publish(*make_run("run-01"))
+        for bad in INVALID_IDS:
+            assert store.get(bad) is None, repr(bad)
+            assert store.get_payload(bad) is None, repr(bad)
+            assert store.run(bad) is None, repr(bad)
+        # Nothing reached the database: the same handle still reads.
+        assert store.get("s1").run_id == "run-01" and store.current_run_id() == "run-01"
+        with pytest.raises(StoreError, match="no kept run"):
+            store.rollback("run\x00-01")
+        assert store.current_run_id() == "run-01"
+
+    @pytest.mark.parametrize("serialized", [False, True], ids=["objects", "json"])
+    def test_a_list_with_an_invalid_source_id_is_refused(self, store, serialized) -> None:
+        store.publish(*make_run("run-01"))
+        lists, run = make_run("run-02")
+        lists[7] = replace(lists[7], source_id="s\x007")
+        with pytest.raises(StoreError, match=r"run run-02: source id 's\\x007' is not a valid id"):
+            store.publish(as_json(lists) if serialized else lists, run)
+        assert store.current_run_id() == "run-01" and store.run("run-02") is None
+
+    @pytest.mark.parametrize("serialized", [False, True], ids=["objects", "json"])
+    @pytest.mark.parametrize(
+        "bad, problem",
+        [
+            ("x\x00y", "U+0000"),
+            ("x\u2028y", "U+2028"),
+            (" x", "whitespace"),
+            ("", "empty"),
+            ('q"\\\x1f', "U+001F"),
+        ],
+    )
+    def test_a_list_with_an_invalid_item_id_is_refused(
+        self, store, serialized, bad, problem
+    ) -> None:
+        store.publish(*make_run("run-01"))
+        lists, run = make_run("run-02")
+        items = list(lists[3].items)
+        items[1] = replace(items[1], article_id=bad)
+        lists[3] = replace(lists[3], items=tuple(items))
+        with pytest.raises(StoreError) as info:
+            store.publish(as_json(lists) if serialized else lists, run)
+        message = str(info.value)
+        assert f"list 's3': item article_id {bad!r} is not a valid id" in message
+        assert problem in message and "the current run stays served" in message
+        assert store.current_run_id() == "run-01" and store.run("run-02") is None
+
+    def test_changes_with_invalid_ids(self, store) -> None:
+        store.publish(*make_run("run-01"))
+        lists, run = make_run("run-02", n_lists=2)
+        bad = [replace(lists[0], source_id="s\x000")]
+        with pytest.raises(StoreError, match="is not a valid id"):
+            store.publish_changes(bad, run)
+        # An invalid id among the removed names no list: ignored.
+        store.publish_changes(lists[1:], run, removed=["s5", "s\x006", 7])
+        assert store.current_run().n_lists == 19 and store.get("s5") is None
+        with pytest.raises(StoreError, match="run id 'run\\\\x00-03' is not a valid id"):
+            store.publish(*make_run("run\x00-03"))
+
+    def test_a_failed_run_is_recorded_whatever_its_error_says(self, store) -> None:
+        """An error message may quote bad input: a NUL byte (refused by
+        PostgreSQL, in text and in JSON alike) or a lone surrogate (not
+        UTF-8) is replaced, on every backend alike."""
+        store.publish(*make_run("run-01"))
+        failed = RunInfo(
+            "run-02",
+            "2021-03-08T00:00:02+00:00",
+            summary={"problems": ["row 3: article_id 'a\x00b'", "\ud800"], "n": 1},
+        )
+        store.record_failure(failed, "input error: 'a\x00b' and '\udcff'")
+        recorded = store.run("run-02")
+        assert recorded.status == "failed" and store.current_run_id() == "run-01"
+        assert recorded.error == "input error: 'a\ufffdb' and '?'"
+        assert recorded.summary == {"problems": ["row 3: article_id 'a\ufffdb'", "?"], "n": 1}
+
+    # -- read-only handles --------------------------------------------------------
+
+    def test_a_read_only_handle_reads_and_never_writes(self, store, read_only) -> None:
+        store.publish(*make_run("run-01"))
+        reader = read_only()
+        assert reader.read_only and reader.current_run_id() == "run-01"
+        assert reader.get("s1") == store.get("s1")
+        assert [r.run_id for r in reader.runs()] == ["run-01"]
+        for write in (
+            lambda: reader.publish(*make_run("run-02")),
+            lambda: reader.publish_changes(*make_run("run-02")),
+            lambda: reader.record_failure(make_run("run-02")[1], "boom"),
+            lambda: reader.rollback("run-01"),
+        ):
+            with pytest.raises(StoreError, match="opened read-only"):
+                write()
+        store.publish(*make_run("run-02"))
+        assert reader.current_run_id() == "run-02" and reader.get("s1").run_id == "run-02"
+        assert [r.run_id for r in store.runs()] == ["run-02", "run-01"]
+
+
+#: Ids no list can have (see recommender.ids), each of which once reached the
+#: database: PostgreSQL raises on a NUL and on a non-text parameter.
+INVALID_IDS = [
+    "a\x00b",
+    "\x00",
+    123,
+    None,
+    ["s1"],
+    "",
+    " s1",
+    "s1\n",
+    "s\u20281",
+    "x" * 300,
+    "\ud800",
+]
+
+
+def as_json(lists: list[RecommendationList]) -> list[SerializedList]:
+    """The lists as the batch hands them to a store: already JSON."""
+    return [SerializedList(lst.source_id, lst.to_json()) for lst in lists]

@@ -186,10 +186,21 @@ def test_a_store_outage_answers_at_once_and_recovers(store_path: Path) -> None:
 def test_a_damaged_list_falls_back_without_failing_the_store(store_path: Path) -> None:
     store = CountingStore(store_path)
     store.damaged.add("s1")
-    recs = Recommendations(store)
+    recs = Recommendations(store, refresh_seconds=0)
     block = recs.get("s1", site="alpha")
     assert block.fallback and block.items[0].article_id.startswith("run-01/site:alpha-")
-    assert recs.health().store_available and recs.get("s2").items
+    # The other lists are still read from the store ...
+    reads = store.gets
+    assert recs.get("s2").items and store.gets == reads + 1
+    # ... and the health says a list could not be read (the store holds only
+    # lists it encoded: one that does not decode is damage).
+    health = recs.health()
+    assert health.damaged and not health.store_available and health.run_id == "run-01"
+    assert "list 's1' in the store is unreadable (ValueError: Expecting value" in health.error
+    # Until another run is served.
+    open_store(store_path).publish(*make_run("run-02", n_lists=3))
+    assert recs.get("s2").run_id == "run-02"
+    assert recs.health().store_available and not recs.health().damaged
 
 
 def test_close_leaves_a_given_store_open(store_path: Path) -> None:
@@ -343,3 +354,46 @@ print(json.dumps({{"heavy": heavy, "items": len(block.items)}}))
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
     )
     assert json.loads(out.stdout) == {"heavy": [], "items": 2}
+
+
+# -- which fallback was served -----------------------------------------------------
+
+
+def test_fallback_source_says_which_list_was_served(store_path: Path) -> None:
+    recs = Recommendations(store_path)
+    own = recs.get("s1", 2, site="alpha")
+    assert not own.fallback and own.fallback_source == ""
+    cases = [
+        (("unknown", "alpha"), "site"),
+        (("empty-one", "alpha"), "site"),  # its own list is empty
+        (("unknown", "beta"), "network"),  # beta has no page list
+        (("unknown", None), "network"),
+    ]
+    for (article_id, site), source in cases:
+        for k in (None, 2):  # cut to k, and from the cache
+            for _ in range(2):
+                block = recs.get(article_id, k, site=site)
+                assert block.fallback and block.fallback_source == source, (article_id, site)
+                assert json.loads(block.to_json())["fallback_source"] == source
+                assert RecommendationList.from_json(block.to_json()) == block
+    assert recs.site_page("alpha").fallback_source == ""
+    assert recs.site_page("beta").fallback_source == "network"
+
+
+def test_nothing_to_fall_back_on_is_the_empty_fallback(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "lists.sqlite")
+    store.publish([make_list("s1", "run-01")], RunInfo("run-01", "2021-03-08"))
+    recs = Recommendations(store)
+    block = recs.get("unknown", 3, site="alpha")
+    assert block.items == () and block.fallback and block.fallback_source == "empty"
+    assert block.to_dict()["fallback_source"] == "empty" and block.run_id == "run-01"
+    # An unreachable store: empty as well.
+    down = Recommendations(tmp_path / "missing.sqlite").get("s1", site="alpha")
+    assert down.fallback_source == "empty" and down.site == "alpha"
+    assert not (tmp_path / "missing.sqlite").exists()  # a reader creates nothing
+
+
+def test_the_reader_opens_the_store_read_only(store_path: Path) -> None:
+    recs = Recommendations(f"sqlite:///{store_path}")
+    assert recs.get("s1").items
+    assert recs._store is not None and recs._store.read_only

@@ -23,6 +23,13 @@ class TestPostgresStore(StoreContract):
         yield other
         other.close()
 
+    @pytest.fixture
+    def read_only(self, store):
+        opened = []
+        yield lambda: opened.append(open_store(store.url, read_only=True)) or opened[-1]
+        for handle in opened:
+            handle.close()
+
 
 def test_urls_with_passwords_are_redacted_in_errors() -> None:
     with pytest.raises(StoreError) as info:
@@ -118,3 +125,70 @@ def test_the_batch_publishes_to_postgres_and_serving_reads_it(tiny_network) -> N
         assert open_store(url).run(summary.run_id).summary["articles"] == 9
     finally:
         open_store(url).drop()
+
+
+def test_a_role_that_may_only_select_serves_the_store() -> None:
+    """Web nodes often connect as a role that may only read: the reader opens
+    the store read-only (no schema creation, no migration, a read-only
+    session), so such a role serves the lists."""
+    require_postgres()
+    import psycopg
+
+    from recommender.serving import Recommendations
+    from recommender.store.postgres import split_url
+
+    url = fresh_url()
+    writer = open_store(url)
+    writer.publish(*make_run("run-01"))
+    conninfo, schema = split_url(url)
+    role = f"reader_{schema}"
+    reader_url = url.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
+    assert reader_url != url, "RECOMMENDER_TEST_POSTGRES_URL names another user"
+    admin = psycopg.connect(conninfo, autocommit=True)
+    admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    try:
+        admin.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+        admin.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+        with pytest.raises(StoreError, match="permission denied"):
+            open_store(reader_url)  # a writer's open creates and migrates
+        reader = open_store(reader_url, read_only=True)
+        assert reader.get("s1") == writer.get("s1") and reader.get("s\x001") is None
+        with pytest.raises(StoreError, match="opened read-only"):
+            reader.publish(*make_run("run-02"))
+        reader.close()
+        with Recommendations(reader_url) as recs:
+            assert recs.get("s1").run_id == "run-01" and not recs.get("s1").fallback
+            assert recs.get("a\x00b").fallback_source == "empty"
+            assert recs.health().store_available and recs.get("s2").items
+    finally:
+        writer.drop()
+        admin.execute(f'DROP OWNED BY "{role}"')
+        admin.execute(f'DROP ROLE "{role}"')
+        admin.close()
+
+
+def test_a_read_only_session_cannot_write_and_creates_nothing() -> None:
+    require_postgres()
+    import psycopg
+
+    from recommender.store.postgres import split_url
+
+    url = fresh_url()
+    with pytest.raises(StoreError, match="no store in schema"):
+        open_store(url, read_only=True)
+    with pytest.raises(StoreError, match="no store in schema"):
+        open_store(url, create=False)
+    conninfo, schema = split_url(url)
+    with psycopg.connect(conninfo) as conn:
+        found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
+        assert found.fetchone() is None  # neither open created the schema
+    writer = open_store(url)
+    try:
+        writer.publish(*make_run("run-01"))
+        reader = open_store(url, read_only=True)
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            reader._conn().execute("DELETE FROM meta")
+        reader.close()
+        assert writer.current_run_id() == "run-01"
+    finally:
+        writer.drop()

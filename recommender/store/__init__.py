@@ -10,7 +10,14 @@ heavy.
 
 ``open_store(url)`` picks the backend from the URL: ``sqlite:///path`` (or a
 plain path) for the embedded default, ``postgresql://...`` for PostgreSQL
-(needs the ``postgres`` extra).
+(needs the ``postgres`` extra). ``open_store(url, read_only=True)`` is what a
+reader uses: nothing is created, migrated or written, so a user that may only
+read the store can open it.
+
+Ids are checked before they reach the database (see
+:mod:`recommender.ids`): ``get`` of an invalid id is None on every backend,
+and a publish with an invalid id is refused the same way on every backend.
+Damaged data raises :class:`DamagedStoreError` (a StoreError).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Protocol, runtime_checkable
 
 from recommender.errors import StoreError
 from recommender.lists import PublishableList, RecommendationList, RunInfo
+from recommender.store._sql import DamagedStoreError
 
 
 @runtime_checkable
@@ -54,7 +62,7 @@ class Store(Protocol):
 
     def get(self, source_id: str) -> RecommendationList | None:
         """The current run's list for ``source_id``, or None (its ``run_id``:
-        the run being served)."""
+        the run being served). None, not an error, for an invalid id."""
         ...
 
     def current_run(self) -> RunInfo | None:
@@ -84,34 +92,57 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(url: str | Path, *, keep_runs: int = 5, compact_fraction: float = 0.25) -> Store:
+def open_store(
+    url: str | Path,
+    *,
+    keep_runs: int = 5,
+    compact_fraction: float = 0.25,
+    read_only: bool = False,
+    create: bool = True,
+) -> Store:
     """Open (creating if needed) the store at ``url``.
 
     ``sqlite:///relative/path``, ``sqlite:////absolute/path`` or a plain
     file path select the embedded SQLite backend. ``compact_fraction``: a
     ``publish_changes`` that would store more rows than this fraction of its
     base run's lists writes a full run instead.
+
+    ``read_only``: only read: the store must exist, nothing is created or
+    migrated, writes raise StoreError; a user with read access only can open
+    it. ``create=False``: open for writing, but refuse (StoreError) a store
+    that does not exist yet instead of creating an empty one (a mistyped path
+    or schema).
     """
     text = str(url)
     if text.startswith("sqlite://"):
         path = text[len("sqlite:///") :] if text.startswith("sqlite:///") else ""
         if not path:
             raise StoreError(f"{text}: a SQLite store URL needs a path, e.g. sqlite:///lists.db")
-        from recommender.store.sqlite import SQLiteStore
-
-        return SQLiteStore(path, keep_runs=keep_runs, compact_fraction=compact_fraction)
-    if text.startswith(("postgresql://", "postgres://")):
+        text = path
+    elif text.startswith(("postgresql://", "postgres://")):
         from recommender.store.postgres import PostgresStore
 
-        return PostgresStore(text, keep_runs=keep_runs, compact_fraction=compact_fraction)
-    if "://" in text:
+        return PostgresStore(
+            text,
+            keep_runs=keep_runs,
+            compact_fraction=compact_fraction,
+            read_only=read_only,
+            create=create,
+        )
+    elif "://" in text:
         scheme = text.split("://", 1)[0]
         raise StoreError(
             f"{text}: unsupported store scheme {scheme!r}; use sqlite:///path or postgresql://..."
         )
     from recommender.store.sqlite import SQLiteStore
 
-    return SQLiteStore(text, keep_runs=keep_runs, compact_fraction=compact_fraction)
+    return SQLiteStore(
+        text,
+        keep_runs=keep_runs,
+        compact_fraction=compact_fraction,
+        read_only=read_only,
+        create=create,
+    )
 
 
-__all__ = ["Store", "StoreError", "open_store"]
+__all__ = ["DamagedStoreError", "Store", "StoreError", "open_store"]

@@ -10,6 +10,12 @@ steps and ``schema_migrations`` records those applied, under an advisory lock
 so that two processes opening a new store do not race. Lists are written with
 ``COPY``; reads are single primary-key queries. See
 :mod:`recommender.store._sql` for the table model and atomicity.
+
+Opened with ``read_only=True`` (what a web node's reader does), nothing is
+created or migrated (a role with ``USAGE`` on the schema and ``SELECT`` on
+its tables is enough) and every connection is ``default_transaction_read_only``.
+Data the server reports corrupt (SQLSTATE ``XX001``, ``XX002``) raises
+:class:`~recommender.store._sql.DamagedStoreError`.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ except ImportError as error:  # pragma: no cover - exercised without the extra
 
 from recommender.errors import StoreError
 from recommender.store._sql import SQLStore
+
+#: SQLSTATEs of data_corrupted and index_corrupted.
+_DAMAGE_STATES = ("XX001", "XX002")
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -96,7 +105,9 @@ class PostgresStore(SQLStore):
 
     One connection per thread, in autocommit mode for reads.
     ``connect_timeout``: seconds to wait for the server. ``keep_runs``,
-    ``compact_fraction``: see :class:`SQLStore`.
+    ``compact_fraction``: see :class:`SQLStore`. ``read_only``: only read
+    (see the module docs). ``create=False``: refuse a schema that holds no
+    store yet instead of creating one.
     """
 
     order_column = "seq"
@@ -109,30 +120,72 @@ class PostgresStore(SQLStore):
         keep_runs: int = 5,
         connect_timeout: float = 5.0,
         compact_fraction: float = 0.25,
+        read_only: bool = False,
+        create: bool = True,
     ) -> None:
-        super().__init__(keep_runs=keep_runs, compact_fraction=compact_fraction)
+        super().__init__(
+            keep_runs=keep_runs, compact_fraction=compact_fraction, read_only=read_only
+        )
         self.url = url
         self.conninfo, self.schema = split_url(url)
         self.connect_timeout = connect_timeout
-        self._migrate()
+        if read_only or not create:
+            version = self._stored_version()
+            if version > SCHEMA_VERSION:
+                self._drop_connection()
+                raise StoreError(
+                    f"{self._describe()}: store schema version {version} was written by a "
+                    f"newer recommender; this one reads up to {SCHEMA_VERSION}"
+                )
+        if not read_only:
+            self._migrate()
 
     def __repr__(self) -> str:
-        return f"PostgresStore({redact(self.url)!r})"
+        mode = ", read_only=True" if self.read_only else ""
+        return f"PostgresStore({redact(self.url)!r}{mode})"
 
     def _describe(self) -> str:
         return redact(self.url)
 
     def _connect(self) -> psycopg.Connection:
+        options = f"-c search_path={self.schema}"
+        if self.read_only:
+            options += " -c default_transaction_read_only=on"
         return psycopg.connect(
             self.conninfo,
             autocommit=True,
             connect_timeout=max(1, int(self.connect_timeout)),
-            options=f"-c search_path={self.schema}",
+            options=options,
             application_name="recommender",
         )
 
     def _is_alive(self, conn: psycopg.Connection) -> bool:
         return not conn.closed and not conn.broken
+
+    def _is_damage(self, error: BaseException) -> bool:
+        return getattr(error, "sqlstate", None) in _DAMAGE_STATES
+
+    def _damage_advice(self) -> str:
+        return (
+            "Retrying will not help: see the PostgreSQL server's log; restore the database "
+            "or the schema from a backup, or drop the schema and `recommender run` again"
+        )
+
+    def _stored_version(self) -> int:
+        """The schema version recorded in the store; StoreError when the
+        schema holds no store (never created)."""
+        try:
+            rows = self._conn().execute("SELECT max(version) FROM schema_migrations").fetchall()
+        except psycopg.errors.UndefinedTable:
+            self._drop_connection()
+            raise StoreError(
+                f"{self._describe()}: no store in schema {self.schema!r} (nothing published "
+                "yet); run `recommender run` first, or check the URL"
+            ) from None
+        except psycopg.Error as error:
+            self._drop_connection()
+            raise StoreError(f"{self._describe()}: cannot read the store: {error}") from None
+        return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
     @contextmanager
     def _transaction(self, conn: psycopg.Connection) -> Iterator[Any]:
