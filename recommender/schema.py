@@ -1,15 +1,19 @@
 """The Article and Event frames: declared columns, dtypes and validation.
 
 Every input format is read into a raw frame of text columns plus two
-bookkeeping columns, ``_file`` and ``_row`` (1-based record number in that
-file), then validated here. Validation is vectorised (no Python loop per
-row) and returns the good rows with their declared dtypes, plus one
-*problem* per bad field: file, row, field, value, reason, and the action
-taken (``rejected``: the row is left out; ``cleared``: an optional field was
-emptied and the row kept).
+bookkeeping columns, ``_file`` and ``_row``, then validated here. ``_row`` is
+one numbering for every line-based file: the physical line where the record
+starts, the header being line 1 (JSON Lines: the record's line); for Parquet,
+which has no lines, the 1-based record number. Validation is vectorised (no
+Python loop per row) and returns the good rows with their declared dtypes,
+plus one *problem* per bad field: file, row, field, value, reason, and the
+action taken (``rejected``: the row is left out; ``cleared``: an optional
+field was emptied and the row kept; ``repaired``: a value was read despite a
+defect, such as a lone surrogate replaced by U+FFFD, and the row kept).
 
 Article columns
-    article_id (str, unique across the network), site (str, a registry key),
+    article_id (str, unique across the network, an id as
+    :mod:`recommender.ids` defines it: no control characters), site (str, a registry key),
     url (http/https), title (non-empty), body (str, may be empty), category
     (the site's own label, may be empty), published_at (datetime64, UTC),
     modified_at (datetime64, UTC, optional: when the source last changed it),
@@ -19,19 +23,29 @@ Article columns
 Event columns
     ts (datetime64, UTC), article_id (str or missing), url (str or missing;
     one of the two is required), kind (``view`` | ``impression`` | ``click``),
-    source_article_id, placement, session (str or missing).
+    source_article_id, placement, session (str or missing). article_id and
+    source_article_id, when given, are ids as :mod:`recommender.ids` defines them.
 
-Naive timestamps (no offset) are taken as UTC.
+Naive timestamps (no offset) are taken as UTC. A date no nanosecond timestamp
+holds (before 1677-09-22 or after 2262-04-11, such as a 9999-12-31
+placeholder) is *out of range*, said apart from an unparsable one.
+
+Events are not filtered by time here (validation knows no reference time):
+events after the run's ``now`` are left out where the traffic is scored
+(:func:`recommender.trending.trend_scores`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from recommender.ids import MAX_ID_LENGTH, id_problem
 
 ARTICLE_DTYPES: dict[str, str] = {
     "article_id": "string",
@@ -64,6 +78,11 @@ ARTICLE_STATUSES = ("published", "unpublished")
 PROBLEM_COLUMNS = ["file", "row", "field", "value", "reason", "action"]
 
 _HTTP_URL = r"^https?://[^\s/?#]+[^\s]*$"
+# The characters recommender.ids forbids in an id, as literal characters (the
+# pattern goes to Arrow's regex engine); surrogates cannot be in an Arrow
+# string at all and are caught when the column is converted.
+_ID_FORBIDDEN = "[\x00-\x1f\x7f-\x9f\u2028\u2029]"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def empty_problems() -> pd.DataFrame:
@@ -125,31 +144,74 @@ def _typed(frame: pd.DataFrame, dtypes: Mapping[str, Any]) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _text(frame: pd.DataFrame, name: str) -> pd.Series:
-    """A column as stripped text, missing values as <NA>; lists joined by '|'."""
+def _text(frame: pd.DataFrame, name: str) -> tuple[pd.Series, pd.Series | None]:
+    """A column as stripped text, missing values as <NA>; lists (a Parquet list
+    column's arrays too) joined by '|'.
+
+    Also where values held lone surrogates (JSON's ``"\\ud800"`` escape decodes
+    to one; no UTF-8 can hold it): those become U+FFFD and the mask says
+    where, else the mask is None.
+    """
     if name not in frame:
-        return pd.Series(pd.NA, index=frame.index, dtype="string")
+        return pd.Series(pd.NA, index=frame.index, dtype="string"), None
     column = frame[name]
     if column.dtype == object:
-        column = column.map(lambda v: "|".join(map(str, v)) if isinstance(v, list | tuple) else v)
-    text = column.astype("string").str.strip()
-    return text.mask(text == "")
+        column = _map_objects(column, _joined)
+    surrogates = None
+    try:
+        text = column.astype("string")
+    except UnicodeEncodeError:
+        surrogates = column.map(lambda v: isinstance(v, str) and bool(_SURROGATE.search(v)))
+        column = _map_objects(
+            column, lambda v: _SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v
+        )
+        text = column.astype("string")
+        surrogates = surrogates.astype(bool)
+    text = text.str.strip()
+    return text.mask(text == ""), surrogates
 
 
-def _utc_ns(parsed: pd.Series) -> pd.Series:
-    """To nanosecond UTC; times outside what it holds (years before 1677 or
-    after 2262, e.g. 0001 or 9999 placeholders) become NaT instead of raising."""
+def _joined(value: object) -> object:
+    if isinstance(value, list | tuple | np.ndarray):
+        return "|".join(map(str, value))
+    return value
+
+
+def _map_objects(column: pd.Series, func: Any) -> pd.Series:
+    """``column.map(func)`` keeping object dtype (no inference to Arrow strings,
+    which cannot hold a lone surrogate)."""
+    return pd.Series([func(v) for v in column], index=column.index, dtype=object)
+
+
+def _utc_ns(parsed: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """To nanosecond UTC, and where a time was outside what that holds (years
+    before 1677 or after 2262, e.g. 0001 or 9999 placeholders): those become
+    NaT instead of raising."""
     in_range = (parsed >= _NS_MIN) & (parsed <= _NS_MAX)
-    return parsed.where(in_range).astype("datetime64[ns, UTC]")
+    outside = (parsed.notna() & ~in_range).astype(bool)
+    return parsed.where(in_range).astype("datetime64[ns, UTC]"), outside
 
 
 _NS_MIN = pd.Timestamp.min.tz_localize("UTC")
 _NS_MAX = pd.Timestamp.max.tz_localize("UTC")
+#: The reason given for a date no timestamp holds (see module docs).
+OUT_OF_RANGE = (
+    f"out of range: supported dates run from {_NS_MIN.ceil('D'):%Y-%m-%d} "
+    f"to {_NS_MAX.floor('D'):%Y-%m-%d} (UTC)"
+)
+# An ISO 8601 date's year, to tell a year no parser takes (0000, 10000) from nonsense.
+_ISO_YEAR = r"^[+-]?(\d{4,})-\d{2}-\d{2}"
 
 
 def parse_timestamps(values: pd.Series) -> pd.Series:
     """Parse to tz-aware UTC; unparsable or out-of-range values become NaT.
     Naive means UTC."""
+    return parse_timestamps_checked(values)[0]
+
+
+def parse_timestamps_checked(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """:func:`parse_timestamps`, and where a value was a date out of the range
+    a timestamp holds (NaT in the first, True in the second)."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return _utc_ns(values.dt.tz_convert("UTC"))
     if pd.api.types.is_datetime64_dtype(values.dtype):
@@ -159,7 +221,13 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
     retry = parsed.isna() & text.notna()
     if retry.any():  # other formats (RFC 2822, "March 1, 2021"): slower, only for the rest
         parsed[retry] = pd.to_datetime(text[retry], utc=True, errors="coerce", format="mixed")
-    return _utc_ns(parsed)
+    result, outside = _utc_ns(parsed)
+    unparsed = result.isna() & text.notna() & ~outside
+    if unparsed.any():
+        year = pd.to_numeric(text[unparsed].str.extract(_ISO_YEAR, expand=False), errors="coerce")
+        far = ((year < _NS_MIN.year) | (year > _NS_MAX.year)).fillna(False).astype(bool)
+        outside = outside | far.reindex(outside.index, fill_value=False)
+    return result, outside
 
 
 class _Checker:
@@ -169,6 +237,46 @@ class _Checker:
         self.raw = raw
         self.bad = pd.Series(False, index=raw.index)
         self._parts: list[pd.DataFrame] = []
+        self._surrogates: dict[str, pd.Series] = {}
+
+    def text(self, name: str, *, is_id: bool = False) -> pd.Series:
+        """Column ``name`` as stripped text (see :func:`_text`). A lone surrogate
+        is replaced and reported (``repaired``); in an id it rejects the row
+        (see :meth:`ids`)."""
+        text, surrogates = _text(self.raw, name)
+        if surrogates is not None:
+            self._surrogates[name] = surrogates
+            if not is_id:
+                self.add(
+                    surrogates,
+                    name,
+                    text,
+                    "lone surrogate (not encodable as UTF-8) replaced by U+FFFD",
+                    action="repaired",
+                )
+        return text
+
+    def ids(self, name: str, text: pd.Series) -> None:
+        """Reject rows whose ``name`` is given but not an id as recommender.ids
+        defines it (control characters, too long, a lone surrogate)."""
+        bad = text.str.contains(_ID_FORBIDDEN, regex=True, na=False) | (
+            text.str.len() > MAX_ID_LENGTH
+        ).fillna(False)
+        surrogates = self._surrogates.get(name)
+        if surrogates is not None:
+            bad |= surrogates
+        bad = bad.fillna(False).astype(bool)
+        if not bad.any():
+            return
+        reasons = pd.Series(
+            [
+                f"bad id: {id_problem(v.strip() if isinstance(v, str) else v) or 'not an id'}"
+                for v in self.raw[name][bad]
+            ],
+            index=text.index[bad],
+            dtype=object,
+        )
+        self.add(bad, name, text, reasons.reindex(text.index))
 
     def add(
         self,
@@ -198,15 +306,18 @@ class _Checker:
             self.bad |= mask
 
     def timestamps(self, name: str, why_required: str) -> pd.Series:
-        """Parse column ``name`` to UTC; reject rows where it is missing or unparsable."""
-        text = _text(self.raw, name)
+        """Parse column ``name`` to UTC; reject rows where it is missing,
+        unparsable or out of the range a timestamp holds."""
+        text = self.text(name)
         if name not in self.raw:
             parsed = pd.Series(pd.NaT, index=self.raw.index, dtype="datetime64[ns, UTC]")
+            outside = pd.Series(False, index=self.raw.index)
         else:
-            parsed = parse_timestamps(self.raw[name])
+            parsed, outside = parse_timestamps_checked(self.raw[name])
         self.add(parsed.isna() & text.isna(), name, text, f"missing: {why_required}")
+        self.add(outside, name, text, OUT_OF_RANGE)
         self.add(
-            parsed.isna() & text.notna(),
+            parsed.isna() & text.notna() & ~outside,
             name,
             text,
             "unparsable date: expected ISO 8601 such as 2021-03-01T09:30:00+09:00",
@@ -246,28 +357,36 @@ def validate_articles(
     raw = _with_bookkeeping(raw, source)
     check = _Checker(raw)
 
-    article_id = _text(raw, "article_id")
-    site = _text(raw, "site")
-    url = _text(raw, "url")
-    title = _text(raw, "title")
+    article_id = check.text("article_id", is_id=True)
+    site = check.text("site")
+    url = check.text("url")
+    title = check.text("title")
     published = check.timestamps("published_at", "an article needs a publication date")
-    modified_text = _text(raw, "modified_at")
-    modified = (
-        parse_timestamps(raw["modified_at"])
-        if "modified_at" in raw
-        else pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
+    modified_text = check.text("modified_at")
+    if "modified_at" in raw:
+        modified, modified_outside = parse_timestamps_checked(raw["modified_at"])
+    else:
+        modified = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
+        modified_outside = pd.Series(False, index=raw.index)
+    check.add(
+        modified_outside,
+        "modified_at",
+        modified_text,
+        f"{OUT_OF_RANGE}; modification time dropped",
+        action="cleared",
     )
     check.add(
-        modified.isna() & modified_text.notna(),
+        modified.isna() & modified_text.notna() & ~modified_outside,
         "modified_at",
         modified_text,
         "unparsable date: expected ISO 8601; modification time dropped",
         action="cleared",
     )
-    image_url = _text(raw, "image_url")
-    status = _text(raw, "status").str.lower().fillna("published")
+    image_url = check.text("image_url")
+    status = check.text("status").str.lower().fillna("published")
 
     check.add(article_id.isna(), "article_id", article_id, "missing: an article needs an id")
+    check.ids("article_id", article_id)
     check.add(site.isna(), "site", site, "missing: an article needs a site key")
     if sites is not None:
         known = set(sites)
@@ -316,13 +435,13 @@ def validate_articles(
             "site": site,
             "url": url,
             "title": title,
-            "body": _text(raw, "body").fillna(""),
-            "category": _text(raw, "category").fillna(""),
+            "body": check.text("body").fillna(""),
+            "category": check.text("category").fillna(""),
             "published_at": published,
             "modified_at": modified,
             "image_url": image_url.mask(bad_image),
-            "tags": _text(raw, "tags").fillna(""),
-            "language": _text(raw, "language").fillna(""),
+            "tags": check.text("tags").fillna(""),
+            "language": check.text("language").fillna(""),
             "status": status,
         }
     )[good]
@@ -337,17 +456,19 @@ def validate_events(raw: pd.DataFrame, *, source: str = "<frame>") -> LoadResult
     """Validate a raw event frame.
 
     A missing ``kind`` column means every row is a ``view`` (a plain
-    pageview export). Rows with an unparsable time, an unknown kind, or
-    neither article_id nor url are rejected.
+    pageview export). Rows with an unparsable or out-of-range time, an
+    unknown kind, neither article_id nor url, or an article_id or
+    source_article_id that is not an id (control characters) are rejected.
     """
     raw = _with_bookkeeping(raw, source)
     check = _Checker(raw)
     ts = check.timestamps("ts", "an event needs a time")
-    kind = _text(raw, "kind").str.lower()
+    kind = check.text("kind").str.lower()
     if "kind" not in raw:
         kind = kind.fillna("view")
-    article_id = _text(raw, "article_id")
-    url = _text(raw, "url")
+    article_id = check.text("article_id", is_id=True)
+    source_article_id = check.text("source_article_id", is_id=True)
+    url = check.text("url")
 
     check.add(
         ~kind.isin(EVENT_KINDS).fillna(False),
@@ -361,6 +482,8 @@ def validate_events(raw: pd.DataFrame, *, source: str = "<frame>") -> LoadResult
         article_id,
         "missing: an event needs an article_id or a url",
     )
+    check.ids("article_id", article_id)
+    check.ids("source_article_id", source_article_id)
 
     good = ~check.bad
     frame = pd.DataFrame(
@@ -369,9 +492,9 @@ def validate_events(raw: pd.DataFrame, *, source: str = "<frame>") -> LoadResult
             "article_id": article_id,
             "url": url,
             "kind": kind,
-            "source_article_id": _text(raw, "source_article_id"),
-            "placement": _text(raw, "placement"),
-            "session": _text(raw, "session"),
+            "source_article_id": source_article_id,
+            "placement": check.text("placement"),
+            "session": check.text("session"),
         }
     )[good]
     return LoadResult(_typed(frame, EVENT_DTYPES), check.problems(), len(raw))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
@@ -351,3 +352,39 @@ def test_the_command_needs_a_corpus_path(tmp_path: Path) -> None:
     )
     assert done.exit_code == 2 and "--corpus PATH" in done.output
     assert not os.path.exists(REPO / "data" / "corpus.parquet")
+
+
+def test_a_bomb_is_a_rejected_source_and_the_good_feed_beside_it_is_ingested(
+    tmp_path: Path,
+) -> None:
+    from recommender.ingest.documents import IngestLimits
+    from tests.test_ingest_tables import parquet_bomb
+
+    bomb = parquet_bomb(
+        tmp_path / "bomb.parquet", rows=200, title_bytes=64 * 2**10, site="savvytokyo"
+    )
+    gz = tmp_path / "bomb.csv.gz"
+    gz.write_bytes(gzip.compress(b"title,published_at\n" + b"x,2021-03-01\n" * 2**20))
+    report = run(
+        tmp_path,
+        "savvytokyo",
+        bomb,
+        gz,
+        FIXTURES / "savvytokyo-feed.rss",
+        limits=IngestLimits(max_document_bytes=4 * 2**20),
+    )
+    assert report.counts.new == 3  # the feed's articles, and nothing of the bombs
+    assert report.documents_failed == 2
+    reasons = report.problems.set_index("file")["reason"]
+    assert "decompression bomb" in reasons[str(bomb)] and "4,194,304 bytes" in reasons[str(bomb)]
+    assert "zip bomb" in reasons[str(gz)]
+    stored = Corpus.load(tmp_path / "corpus.parquet").articles
+    assert stored["title"].str.len().max() < 1000
+
+
+def test_a_utf16_feed_file_is_ingested(tmp_path: Path) -> None:
+    text = (FIXTURES / "savvytokyo-feed.rss").read_text(encoding="utf-8")
+    wide = tmp_path / "feed-utf16.rss"
+    wide.write_bytes(text.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16"))
+    report = run(tmp_path, "savvytokyo", wide)
+    assert counts(report) == (3, 0, 0, 0, 1)  # as the UTF-8 feed: its 4th item has no date

@@ -8,6 +8,7 @@ right answer. Fuzzing with hypothesis is in ``test_ingest_fuzz.py``.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 from pathlib import Path
@@ -501,3 +502,146 @@ def test_category_labels_follow_the_config_spelling() -> None:
     assert site.category_and_tags(["New Label", "Culture"]) == ("Culture", "New Label")
     assert site.category_and_tags(["Brand|New"]) == ("Brand/New", "")
     assert site.category_and_tags([]) == ("", "")
+
+
+JAPANESE_TITLES = ["金閣寺の秋", "京都の桜が見頃に", "東京の新しい美術館"]
+
+
+def japanese_feed() -> bytes:
+    items = "".join(
+        f"<item><title>{title}</title><link>https://savvytokyo.com/jp-{i}/</link>"
+        f"<description>本文です。{title}について。</description>"
+        f"<pubDate>Fri, 05 Mar 2021 0{i}:00:00 +0000</pubDate></item>\n"
+        for i, title in enumerate(JAPANESE_TITLES)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>\n'
+        "<title>Savvy Tokyo</title><link>https://savvytokyo.com/</link>\n"
+        f"{items}</channel></rss>\n"
+    ).encode()
+
+
+def test_one_bad_byte_in_a_utf8_feed_is_replaced_alone_and_located() -> None:
+    content = japanese_feed()
+    # Lines 4-6 are the items; put a stray byte in the second one's description.
+    lines = content.split(b"\n")
+    at = lines[4].index("本文です".encode())
+    lines[4] = lines[4][:at] + b"\xff" + lines[4][at:]
+    column = len(lines[4][:at].decode()) + 1
+    result = read_feed(
+        Document(source="jp", content=b"\n".join(lines)), site_context("savvytokyo"), now=NOW
+    )
+    assert sorted(result.valid["title"]) == sorted(JAPANESE_TITLES)  # no mojibake
+    bodies = result.valid.set_index("title")["body"]
+    assert bodies[JAPANESE_TITLES[1]].startswith("\ufffd本文です")
+    assert bodies[JAPANESE_TITLES[0]].startswith("本文です")
+    problem = result.problems[result.problems["action"] == "repaired"].iloc[0]
+    assert problem["row"] == 0
+    assert f"line 5, column {column} (0xff)" in problem["reason"]
+
+
+def test_a_bad_byte_is_located_by_line_and_column_not_byte_offset() -> None:
+    lines = ["東京の桜 " * 40 for _ in range(6)]
+    data = [line.encode() for line in lines]
+    data[3] = data[3][: len("東京の桜 " * 25 + "東京") * 3 - 50] + b"\xc3" + b"(" + data[3][-10:]
+    text, note = decode_text(b"\n".join(data))
+    assert note is not None and "line 4, column" in note and "byte 0x" not in note
+    expected_column = len(data[3][: data[3].index(b"\xc3(")].decode()) + 1
+    assert f"line 4, column {expected_column} (0xc3)" in note
+    assert text.count("\ufffd") == 1 and text.count("東京の桜") > 200
+
+
+@pytest.mark.parametrize(
+    ("content", "declared", "expected", "replaced"),
+    [
+        # UTF-8 with a handful of bad bytes stays UTF-8.
+        ("京都の桜が見頃です。".encode() * 20 + b"\xff\xfe\x80", None, "京都の桜", 3),
+        # A Shift_JIS document, declared or not, is Shift_JIS: many invalid UTF-8 sequences.
+        ("京都の桜が見頃です。".encode("shift_jis") * 20, None, "京都の桜が見頃です。", 0),
+        ("京都の桜が見頃です。".encode("shift_jis") * 20, "Shift_JIS", "京都の桜が見頃です。", 0),
+        # ISO-8859-1 declared: read as declared.
+        ("Caf\u00e9 déjà vu".encode("latin-1"), "iso-8859-1", "Café déjà vu", 0),
+    ],
+)
+def test_a_document_in_another_encoding_is_told_from_damaged_utf8(
+    content: bytes, declared: str | None, expected: str, replaced: int
+) -> None:
+    text, _ = decode_text(content, declared)
+    assert expected in text
+    assert text.count("\ufffd") == replaced
+
+
+FORMATS_BY_FIXTURE = {
+    "savvytokyo-feed.rss": "feed",
+    "gaijinpot-blog-atom.xml": "feed",
+    "wp-posts-page-1.json": "wordpress",
+    "japantoday-news-sitemap.xml": "sitemap",
+    "savvytokyo-recipe-sakura-mochi.html": "page",
+    "japantoday-access.log": "access-log",
+    "savvytokyo-ga4-pages.csv": "analytics",
+}
+WIDE = {
+    "utf-16-le": lambda t: t.encode("utf-16"),
+    "utf-16-be": lambda t: codecs.BOM_UTF16_BE + t.encode("utf-16-be"),
+    "utf-32": lambda t: t.encode("utf-32"),
+}
+
+
+@pytest.mark.parametrize("encoding", list(WIDE))
+@pytest.mark.parametrize("name", list(FORMATS_BY_FIXTURE))
+def test_utf16_and_utf32_with_a_bom_are_recognised(name: str, encoding: str) -> None:
+    # (The access log holds a Latin-1 byte on purpose: U+FFFD stands in for it here.)
+    text = (FIXTURES / name).read_bytes().decode("utf-8", "replace")
+    content = WIDE[encoding](text.replace('encoding="UTF-8"', f'encoding="{encoding}"'))
+    assert sniff_format(Document(source=name, content=content)) == FORMATS_BY_FIXTURE[name]
+
+
+@pytest.mark.parametrize("encoding", [*WIDE, "utf-16-be without a BOM"])
+def test_a_utf16_feed_reads_the_same_articles(encoding: str) -> None:
+    text = (FIXTURES / "savvytokyo-feed.rss").read_text(encoding="utf-8")
+    encode = WIDE.get(encoding, lambda t: t.encode("utf-16-be"))
+    content = encode(text.replace('encoding="UTF-8"', 'encoding="UTF-16"'))
+    wide = read_feed(Document(source="wide", content=content), site_context("savvytokyo"), now=NOW)
+    plain = read_feed(fixture("savvytokyo-feed.rss"), site_context("savvytokyo"), now=NOW)
+    assert wide.valid.drop(columns="modified_at").equals(plain.valid.drop(columns="modified_at"))
+
+
+def test_a_post_nested_too_deep_is_rejected_alone_and_the_good_ones_kept() -> None:
+    posts = (FIXTURES / "wp-posts-page-1.json").read_text(encoding="utf-8")
+    first_end = posts.index("\n },\n {") + len("\n },")
+    deep = '\n {"id": 9, "meta": ' + "[" * 100_000 + "]" * 100_000 + "},"
+    content = (posts[:first_end] + deep + posts[first_end:]).encode()
+    result = read_wordpress(
+        Document(source="deep", content=content), site_context("gaijinpot-blog"), now=NOW
+    )
+    assert len(result.valid) == len(json.loads(posts))  # every good post kept
+    rejected = result.rejected
+    assert rejected["row"].tolist() == [2]
+    reason = rejected["reason"].iat[0]
+    line = posts[:first_end].count("\n") + 2
+    assert "nested more than 256 levels deep" in reason and f"at line {line}," in reason
+
+
+def test_a_lone_surrogate_escape_is_replaced_and_the_ingest_goes_on() -> None:
+    """JSON's "\\ud800" decodes to a string no UTF-8 (nor Arrow) can hold."""
+    from recommender.ingest.analytics import read_analytics
+
+    text = (FIXTURES / "wp-posts-page-1.json").read_text(encoding="utf-8")
+    text = text.replace("Ramen Etiquette", "Ramen \\ud800Etiquette", 1)
+    result = read_wordpress(
+        Document(source="s", content=text.encode()), site_context("gaijinpot-blog"), now=NOW
+    )
+    assert len(result.valid) == len(json.loads(text))
+    assert result.valid["title"].str.contains("Ramen \ufffdEtiquette").any()
+    repaired = result.problems[result.problems["action"] == "repaired"]
+    assert repaired[["row", "field"]].values.tolist() == [[1, "(record)"]]
+
+    lines = (
+        '{"ts": "2021-03-07T00:00:00Z", "url": "/a/", "session": "s\\udfff"}\n'
+        '{"ts": "2021-03-07T00:00:00Z", "url": "/b/"}\n'
+    )
+    traffic = read_analytics(
+        Document(source="ga", content=lines.encode()), site_context("savvytokyo"), now=NOW
+    )
+    assert len(traffic.events.valid) == 2
+    assert traffic.events.problems[["row", "action"]].values.tolist() == [[1, "repaired"]]

@@ -51,11 +51,12 @@ def test_ids_stay_text(tmp_path: Path) -> None:
 
 def test_bad_rows_are_rejected_with_file_row_field_and_the_rest_go_on(tmp_path: Path) -> None:
     raw = tiny_articles()
-    raw.loc[1, "title"] = ""  # row 2: missing title
-    raw.loc[2, "url"] = "javascript:alert(1)"  # row 3: bad URL
-    raw.loc[3, "site"] = "delta"  # row 4: unknown site
-    raw.loc[4, "published_at"] = "next tuesday"  # row 5: unparsable date
-    raw.loc[5, "article_id"] = "a-sake"  # row 6: duplicate of row 1
+    # Rows are lines, the header being line 1: record i is on line i + 2.
+    raw.loc[1, "title"] = ""  # row 3: missing title
+    raw.loc[2, "url"] = "javascript:alert(1)"  # row 4: bad URL
+    raw.loc[3, "site"] = "delta"  # row 5: unknown site
+    raw.loc[4, "published_at"] = "next tuesday"  # row 6: unparsable date
+    raw.loc[5, "article_id"] = "a-sake"  # row 7: duplicate of row 2
     path = write(raw, tmp_path / "articles.csv")
 
     result = read_articles(path, sites=SITES)
@@ -63,15 +64,15 @@ def test_bad_rows_are_rejected_with_file_row_field_and_the_rest_go_on(tmp_path: 
     assert result.n_read == 9 and result.n_rejected == 5 and len(result.valid) == 4
     found = {(p.row, p.field, p.reason.split(":")[0]) for p in result.rejected.itertuples()}
     assert found == {
-        (2, "title", "missing"),
-        (3, "url", "bad URL"),
-        (4, "site", "unknown site"),
-        (5, "published_at", "unparsable date"),
-        (6, "article_id", "duplicate article_id"),
+        (3, "title", "missing"),
+        (4, "url", "bad URL"),
+        (5, "site", "unknown site"),
+        (6, "published_at", "unparsable date"),
+        (7, "article_id", "duplicate article_id"),
     }
     assert set(result.rejected["file"]) == {str(path)}
     duplicate = result.rejected[result.rejected["field"] == "article_id"]["reason"].iloc[0]
-    assert f"first seen at {path} row 1" in duplicate
+    assert f"first seen at {path} row 2" in duplicate
     assert result.reasons().sum() == 5
 
 
@@ -123,7 +124,15 @@ def test_missing_required_column_names_file_and_column(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content, message",
-    [(None, "file not found"), ("", "empty file"), ("\xff\xfe".encode("latin-1"), "not UTF-8")],
+    [
+        (None, "file not found"),
+        ("", "empty file"),
+        (b"\xff\xfe", "empty file"),  # a UTF-16 byte-order mark and nothing else
+        (
+            b"article_id\ncaf\xe9\n",
+            r"not UTF-8 text \(1 invalid sequence\(s\), the first at line 2",
+        ),
+    ],
 )
 def test_unusable_files_raise_naming_the_file(tmp_path: Path, content, message) -> None:
     path = tmp_path / "broken.csv"
@@ -146,7 +155,7 @@ def test_events_load_with_defaults_and_rejections(tmp_path: Path) -> None:
     result = read_events(path)
     assert dict(result.valid.dtypes.astype(str)) == EVENT_DTYPES
     assert list(result.valid["kind"]) == ["view", "view"]
-    assert list(result.rejected["row"]) == [2] and list(result.rejected["field"]) == ["ts"]
+    assert list(result.rejected["row"]) == [3] and list(result.rejected["field"]) == ["ts"]
 
 
 def test_events_need_known_kind_and_a_target(tmp_path: Path) -> None:
@@ -214,3 +223,91 @@ def test_modified_at_is_optional_and_cleared_when_unreadable() -> None:
     assert len(result.valid) == 2 and result.n_rejected == 0
     assert result.valid["modified_at"][0] == pd.Timestamp("2021-03-02T00:00:00Z")
     assert result.valid["modified_at"].isna()[1]
+
+
+@pytest.mark.parametrize(
+    ("article_id", "why"),
+    [
+        ("a\x00b", "U+0000"),
+        ("a\x07b", "U+0007"),
+        ("a\x85b", "U+0085"),
+        ("a\u2028b", "U+2028"),
+        ("x" * 300, "longer than 256 characters"),
+    ],
+)
+def test_an_id_with_control_characters_is_a_rejected_row(article_id: str, why: str) -> None:
+    raw = tiny_articles().head(3)
+    raw.loc[1, "article_id"] = article_id
+    result = validate_articles(raw, sites=SITES, source="a.csv")
+    assert list(result.valid["article_id"]) == ["a-sake", "a-baby"]
+    rejected = result.rejected
+    assert rejected[["file", "row", "field"]].values.tolist() == [["a.csv", 2, "article_id"]]
+    assert rejected["reason"].iat[0].startswith("bad id: ") and why in rejected["reason"].iat[0]
+
+
+def test_ids_are_checked_in_files_too_with_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    records = tiny_articles().head(3).to_dict("records")
+    records[2]["article_id"] = "a\u0000baby"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    result = read_articles(path, sites=SITES)
+    assert result.rejected[["file", "row", "field"]].values.tolist() == [
+        [str(path), 3, "article_id"]
+    ]
+    assert "U+0000" in result.rejected["reason"].iat[0]
+
+
+def test_event_ids_with_control_characters_are_rejected_rows(tmp_path: Path) -> None:
+    events = pd.DataFrame(
+        {
+            "ts": ["2021-03-01T00:00:00Z"] * 4,
+            "article_id": ["a-sake", "a\x00sake", "a-sake", "a-fuji"],
+            "kind": ["click"] * 4,
+            "source_article_id": ["b-sake", "b-sake", "b\x1bsake", None],
+        }
+    )
+    result = read_events(write(events, tmp_path / "e.jsonl"))
+    assert list(result.valid["article_id"]) == ["a-sake", "a-fuji"]
+    assert result.rejected[["row", "field"]].values.tolist() == [
+        [2, "article_id"],
+        [3, "source_article_id"],
+    ]
+    assert result.rejected["reason"].str.startswith("bad id: ").all()
+
+
+def test_a_lone_surrogate_rejects_an_id_and_is_replaced_in_text(tmp_path: Path) -> None:
+    """JSON's \\ud800 escape decodes to a string no UTF-8 (nor Arrow) can hold."""
+    path = tmp_path / "a.jsonl"
+    lines = [json.dumps(r) for r in tiny_articles().head(3).to_dict("records")]
+    lines[0] = lines[0].replace('"a-sake"', '"a-\\ud800sake"')
+    lines[1] = lines[1].replace("Climbing", "Climbing \\udfff")
+    path.write_text("\n".join(lines) + "\n")
+    result = read_articles(path, sites=SITES)
+    assert result.rejected[["row", "field"]].values.tolist() == [[1, "article_id"]]
+    assert "U+D800" in result.rejected["reason"].iat[0]
+    assert list(result.valid["article_id"]) == ["a-fuji", "a-baby"]
+    assert result.valid["title"].iat[0].startswith("Climbing \ufffd")
+    repaired = result.problems[result.problems["action"] == "repaired"]
+    assert repaired[["row", "field"]].values.tolist() == [[2, "title"]]
+
+
+def test_a_date_no_timestamp_holds_is_out_of_range_not_unparsable() -> None:
+    raw = tiny_articles().head(4)
+    raw.loc[0, "published_at"] = "9999-12-31T00:00:00Z"
+    raw.loc[1, "published_at"] = "0001-01-01"
+    raw.loc[2, "published_at"] = "next tuesday"
+    result = validate_articles(raw)
+    reasons = result.rejected.set_index("row")["reason"]
+    for row in (1, 2):
+        assert reasons[row].startswith("out of range: "), reasons[row]
+        assert "1677-09-22" in reasons[row] and "2262-04-11" in reasons[row]
+    assert reasons[3].startswith("unparsable date")
+
+
+def test_an_event_time_out_of_range_says_so() -> None:
+    from recommender.schema import validate_events
+
+    raw = pd.DataFrame({"ts": ["9999-01-01T00:00:00Z", "2021-03-01"], "article_id": ["a", "b"]})
+    result = validate_events(raw)
+    assert result.rejected["reason"].iat[0].startswith("out of range: ")
+    assert list(result.valid["article_id"]) == ["b"]

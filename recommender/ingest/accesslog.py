@@ -10,7 +10,8 @@ ignored. A hit is a page view when it is a ``GET`` answered with 2xx or 304,
 for a path that is not a static asset (``.css``, ``.js``, images, fonts,
 feeds); the rest are counted as skipped, and crawlers (by user agent) as
 bots. The path is joined to the site's URL from the config, so it can be
-matched to an article's URL. A line that is not UTF-8, longer than
+matched to an article's URL. A log with a byte-order mark (UTF-16, UTF-32)
+is decoded by it; a line that is not UTF-8, longer than
 ``IngestLimits.max_line_bytes``, not in the combined format or with an
 impossible time is rejected with its line number.
 """
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from recommender.errors import ConfigError
-from recommender.ingest.documents import Document, IngestLimits, Problem
+from recommender.ingest.documents import Document, IngestLimits, Problem, without_bom
 from recommender.ingest.records import SiteContext
 from recommender.ingest.traffic import Traffic, bot_mask, finish_events, session_ids
 
@@ -69,7 +70,8 @@ def read_access_log(
             f"site {site.key!r} has no url in the config: access log paths need it to form URLs"
         )
     source = document.source
-    problems: list[Problem] = []
+    document, repaired = without_bom(document)
+    problems: list[Problem] = [repaired] if repaired else []
     numbers: list[int] = []
     texts: list[str] = []
     for number, line in enumerate(document.lines(), start=1):

@@ -16,14 +16,13 @@ Columns are found by name, case and punctuation ignored (``Page path``,
   ``hits``) makes a row stand for that many events at its time.
 
 Lines starting with ``#`` (the preamble of a GA4 export) and blank lines are
-skipped. A file with a byte-order mark is decoded by it (UTF-16 exports from
-spreadsheet tools); otherwise each line must be UTF-8, and one that is not is
-rejected with its line number while the others go on.
+skipped. A file with a byte-order mark is decoded by it (UTF-16 or UTF-32
+exports from spreadsheet tools); otherwise each line must be UTF-8, and one
+that is not is rejected with its line number while the others go on.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import json
 import re
@@ -36,8 +35,14 @@ from recommender.ingest.documents import (
     Document,
     IngestLimits,
     Problem,
-    decode_text,
     problems_where,
+    without_bom,
+)
+from recommender.ingest.jsontext import (
+    MAX_JSON_DEPTH,
+    may_hold_surrogates,
+    too_deep,
+    without_surrogates,
 )
 from recommender.ingest.records import SiteContext
 from recommender.ingest.traffic import Traffic, bot_mask, finish_events
@@ -93,10 +98,6 @@ def _columns(headers: list[str]) -> dict[str, str]:
 
 def _lines(document: Document, limits: IngestLimits) -> Iterator[tuple[int, str | Problem]]:
     """(line number, text or the problem that line has)."""
-    if document.content.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        text, _ = decode_text(document.content)
-        yield from enumerate(text.splitlines(), start=1)
-        return
     for number, line in enumerate(document.lines(), start=1):
         if len(line) > limits.max_line_bytes:
             reason = f"line of {len(line):,} bytes (limit {limits.max_line_bytes:,})"
@@ -134,6 +135,14 @@ def _records(
         return records, rows, problems
     if good[0][1].lstrip().startswith("{"):
         for number, line in good:
+            deep = too_deep(line)
+            if deep is not None:
+                reason = (
+                    f"invalid JSON: nested more than {MAX_JSON_DEPTH} levels deep "
+                    f"(at column {deep + 1})"
+                )
+                problems.append(Problem(document.source, number, "(record)", line[:80], reason))
+                continue
             try:
                 record = json.loads(line)
             except (json.JSONDecodeError, RecursionError) as error:
@@ -151,6 +160,13 @@ def _records(
                     )
                 )
                 continue
+            if may_hold_surrogates(line):
+                record, n = without_surrogates(record)
+                if n:
+                    reason = f"{n} lone surrogate(s) replaced by U+FFFD"
+                    problems.append(
+                        Problem(document.source, number, "(record)", "", reason, "repaired")
+                    )
             records.append(record)
             rows.append(number)
         return records, rows, problems
@@ -214,7 +230,10 @@ def read_analytics(
     limits = limits or IngestLimits()
     now = now or pd.Timestamp.now(tz="UTC")
     source = document.source
+    document, repaired = without_bom(document)
     records, rows, problems = _records(document, limits)
+    if repaired:
+        problems.insert(0, repaired)
     unparsed = sum(p.row > 0 for p in problems)
 
     def finish(raw: pd.DataFrame, bots: int = 0, skipped: int = 0) -> Traffic:

@@ -14,22 +14,37 @@ a wrong declared encoding; what could be read was kept).
 Sizes are bounded before anything is parsed: a document larger than
 ``IngestLimits.max_document_bytes`` *after* decompression is refused, and
 gzip/deflate streams are inflated in bounded steps, so a zip bomb costs at
-most that many bytes of memory.
+most that many bytes of memory. Article tables (CSV, JSON Lines, Parquet)
+are bounded by what they decode to in the same way (see
+:mod:`recommender.ingest.tables`).
+
+Text is decoded the same way for every format (see
+:mod:`recommender.ingest.charsets`): a byte-order mark (UTF-8, UTF-16,
+UTF-32), UTF-8, the declared charset; UTF-8 with a few bad bytes keeps its
+text with just those bytes replaced (U+FFFD) and their lines and columns
+reported; a document in another encoding is detected.
 """
 
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-import charset_normalizer
 import pandas as pd
 
 from recommender.errors import SchemaError
+from recommender.ingest.charsets import (
+    bom_codec,
+    codec_name,
+    declared_in,
+    decode,
+    with_utf8_declaration,
+)
 from recommender.schema import PROBLEM_COLUMNS, empty_problems
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -240,39 +255,51 @@ def read_file(path: str | Path, limits: IngestLimits, source: str | None = None)
 
 
 def decode_text(content: bytes, declared: str | None = None) -> tuple[str, str | None]:
-    """Decode a text document; return the text and a note when it had to be repaired.
+    """Decode a text document; return the text and a note when it had to be
+    repaired (bad bytes replaced, with their lines and columns; a declared
+    charset that does not fit; an encoding detected). Never raises.
 
-    Order: a byte-order mark, then the declared charset, then UTF-8, each
-    strictly; if none fits, the encoding charset-normalizer finds most
-    plausible (a Windows-1252 export, a file that mixes encodings), with a
-    note naming the first undecodable byte. Never raises.
+    See :func:`recommender.ingest.charsets.decode` for the order.
     """
-    for bom, name in (
-        (codecs.BOM_UTF8, "utf-8-sig"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
+    decoded = decode(content, declared)
+    return decoded.text, decoded.note
+
+
+def _repaired(document: Document, note: str | None) -> Problem | None:
+    return Problem(document.source, 0, "(document)", "", note, "repaired") if note else None
+
+
+def utf8_document(document: Document, markup: str | None = None) -> tuple[Document, Problem | None]:
+    """The document as UTF-8 bytes, decoded as :func:`decode_text` does, and a
+    ``repaired`` problem when it was not read as it is.
+
+    ``markup``: ``"xml"`` or ``"html"`` to honour the document's own declared
+    charset; an XML declaration is rewritten to say UTF-8, and ``charset`` is
+    ``utf-8``, so that a parser given the bytes reads them as decoded here.
+    """
+    content = document.content
+    decoded = decode(content, document.charset, markup=markup)
+    problem = _repaired(document, decoded.note)
+    declared = [codec_name(document.charset), codec_name(declared_in(content, markup))]
+    if (
+        decoded.encoding == "utf-8"
+        and decoded.note is None
+        and not content.startswith(codecs.BOM_UTF8)
+        and all(name in (None, "utf-8") for name in declared)
     ):
-        if content.startswith(bom):
-            try:
-                return content.decode(name), None
-            except UnicodeDecodeError:
-                break
-    candidates = [c for c in (declared, "utf-8") if c]
-    first_error: UnicodeDecodeError | None = None
-    for name in candidates:
-        try:
-            return content.decode(name), None
-        except LookupError:
-            continue
-        except UnicodeDecodeError as error:
-            first_error = first_error or error
-    best = charset_normalizer.from_bytes(content).best()
-    guess = best.encoding if best is not None else "cp1252"
-    text = content.decode(guess, errors="replace")
-    where = (
-        f"invalid {first_error.encoding} byte 0x{content[first_error.start]:02x} "
-        f"at byte {first_error.start}"
-        if first_error is not None
-        else "unknown encoding"
+        return document, None
+    utf8 = with_utf8_declaration(decoded.text.encode("utf-8"))
+    return dataclasses.replace(document, content=utf8, charset="utf-8"), problem
+
+
+def without_bom(document: Document) -> tuple[Document, Problem | None]:
+    """A document that starts with a byte-order mark as UTF-8 without one
+    (UTF-16 and UTF-32 transcoded, an XML declaration rewritten to say UTF-8);
+    other documents as they are."""
+    if bom_codec(document.content) is None:
+        return document, None
+    decoded = decode(document.content)
+    utf8 = with_utf8_declaration(decoded.text.encode("utf-8"))
+    return dataclasses.replace(document, content=utf8, charset="utf-8"), _repaired(
+        document, decoded.note
     )
-    return text, f"not valid {'/'.join(candidates)} ({where}); decoded as {guess}"

@@ -12,6 +12,11 @@ channel's language.
 feedparser reads feeds that are not well-formed XML with a lenient parser:
 the items it recovers are kept and the XML error is reported (``repaired``)
 with its line and column. A document that yields no feed at all is rejected.
+
+The bytes are decoded before feedparser sees them, as every text input is
+(:func:`recommender.ingest.documents.utf8_document`): a byte-order mark,
+UTF-8, the declared charset; a UTF-8 feed with a stray byte keeps its text,
+with just that byte replaced and its line and column reported.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 import feedparser  # type: ignore[import-untyped]
 import pandas as pd
 
-from recommender.ingest.documents import Document, IngestLimits, Problem
+from recommender.ingest.documents import Document, IngestLimits, Problem, utf8_document
 from recommender.ingest.htmltext import html_to_text
 from recommender.ingest.records import SiteContext, finish_articles
 from recommender.schema import LoadResult
@@ -114,13 +119,15 @@ def read_feed(
     """Articles of an RSS or Atom feed (see module docs); ``row`` is the item number."""
     limits = limits or IngestLimits()
     now = now or pd.Timestamp.now(tz="UTC")
+    document, repaired = utf8_document(document, markup="xml")
+    problems: list[Problem] = [repaired] if repaired else []
     # feedparser applies RFC 3023's defaults (text/xml means us-ascii) as soon as
-    # it is given headers: give them only when the server sent a media type.
+    # it is given headers: give them only when the server sent a media type, and
+    # say UTF-8, which the bytes now are.
     headers = {}
     if document.media_type:
-        charset = f"; charset={document.charset}" if document.charset else ""
         headers = {
-            "content-type": document.media_type + charset,
+            "content-type": f"{document.media_type}; charset=utf-8",
             "content-location": document.url or "",
         }
     parsed = feedparser.parse(
@@ -129,7 +136,6 @@ def read_feed(
         sanitize_html=False,
         resolve_relative_uris=True,
     )
-    problems: list[Problem] = []
     entries = list(parsed.get("entries") or [])
     if not parsed.get("version") and not entries:
         error = parsed.get("bozo_exception")

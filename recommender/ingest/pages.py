@@ -21,8 +21,10 @@ JSON-LD is read from every ``<script type="application/ld+json">`` block,
 including ``@graph`` lists; the first object typed as an article
 (``NewsArticle``, ``Article``, ``BlogPosting``, ...) wins. A block that is not
 valid JSON is reported (``cleared``) with its line and the others are used.
-The page's bytes are decoded by the HTTP charset, a byte-order mark, UTF-8,
-the page's ``<meta charset>``, or else detected (``repaired``).
+The page's bytes are decoded as every text input is
+(:mod:`recommender.ingest.charsets`): a byte-order mark, UTF-8, the HTTP
+charset or the page's ``<meta charset>``, UTF-8 with a few bad bytes replaced
+and located, or else detected (``repaired``).
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ import pandas as pd
 import trafilatura
 from lxml import etree, html  # type: ignore[import-untyped]
 
-from recommender.ingest.documents import Document, IngestLimits, Problem, decode_text
+from recommender.ingest.charsets import decode
+from recommender.ingest.documents import Document, IngestLimits, Problem
 from recommender.ingest.htmltext import html_to_text
+from recommender.ingest.jsontext import may_hold_surrogates, without_surrogates
 from recommender.ingest.records import SiteContext, finish_articles
 from recommender.schema import LoadResult
 
@@ -71,28 +75,11 @@ _DATE_META = (
 
 def _decode(document: Document) -> tuple[bytes, Problem | None]:
     """The page as UTF-8 bytes, decoded from its declared or detected charset."""
-    content = document.content
-    candidates = [c for c in (document.charset, "utf-8") if c]
-    for name in candidates:
-        try:
-            return content.decode(name).encode("utf-8"), None
-        except (LookupError, UnicodeDecodeError):
-            continue
-    # The page's own <meta charset>, read by lxml (which honours it for bytes).
-    try:
-        declared = html.document_fromstring(content[:65536]).xpath(
-            "string((//meta[@charset]/@charset)[1])"
-        )
-    except (etree.ParserError, ValueError):
-        declared = ""
-    if declared:
-        try:
-            return content.decode(declared).encode("utf-8"), None
-        except (LookupError, UnicodeDecodeError):
-            pass
-    text, note = decode_text(content, declared or None)
-    problem = Problem(document.source, 0, "(document)", "", note or "", "repaired")
-    return text.encode("utf-8"), problem if note else None
+    decoded = decode(document.content, document.charset, markup="html")
+    problem = None
+    if decoded.note:
+        problem = Problem(document.source, 0, "(document)", "", decoded.note, "repaired")
+    return decoded.text.encode("utf-8"), problem
 
 
 def _walk_jsonld(node: object) -> Iterator[Mapping[str, Any]]:
@@ -168,6 +155,8 @@ class _Page:
                     )
                 )
                 continue
+            if may_hold_surrogates(script.text or ""):
+                data, _ = without_surrogates(data)
             found = next((n for n in _walk_jsonld(data) if _is_article(n)), None)
             if found is not None and not self.article:
                 self.article = found

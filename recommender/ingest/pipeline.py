@@ -54,6 +54,7 @@ from recommender.ingest.documents import (
     Problem,
     problems_frame,
     read_file,
+    without_bom,
 )
 from recommender.ingest.feeds import read_feed
 from recommender.ingest.fetch import Fetched, Fetcher, FetchPolicy
@@ -175,8 +176,10 @@ class _Task:
 
 
 def sniff_format(document: Document) -> str | None:
-    """The format of a document by its content and media type (see module docs)."""
-    head = document.content[:8192].lstrip(b"\xef\xbb\xbf \t\r\n")
+    """The format of a document by its content and media type (see module docs).
+    A document with a byte-order mark (UTF-8, UTF-16, UTF-32) is read by it."""
+    document, _ = without_bom(document)
+    head = document.content[:8192].lstrip(b" \t\r\n")
     if head.startswith(b"PAR1"):
         return "table"
     if head.startswith(b"<"):
@@ -285,6 +288,9 @@ class _Run:
     def read(self, task: _Task, document: Document) -> list[_Task]:
         """Parse one document; return the tasks it leads to."""
         self.report.documents += 1
+        document, repaired = without_bom(document)  # every reader gets UTF-8 (or binary)
+        if repaired is not None:
+            self.problems.append(problems_frame([repaired]))
         kind = task.format or sniff_format(document)
         if kind is None:
             self.fail(
@@ -362,7 +368,11 @@ class _Run:
             raise DocumentError(
                 "an article table must be a local .csv, .tsv, .jsonl or .parquet file"
             )
-        result = read_articles(task.location, sites=list(self.config.sites))
+        result = read_articles(
+            task.location,
+            sites=list(self.config.sites),
+            max_decoded_bytes=self.options.limits.max_document_bytes,
+        )
         result.valid = result.valid.assign(
             modified_at=pd.Series(pd.NaT, index=result.valid.index, dtype="datetime64[ns, UTC]")
         )

@@ -10,7 +10,9 @@ changed. A ``<sitemapindex>`` lists child sitemaps, with their lastmod.
 Parsing is incremental (lxml ``iterparse``) with entities, DTDs and network
 access off, so a 50,000-URL sitemap stays small in memory and an XML bomb
 does nothing. A document that stops being well-formed keeps the entries
-before the error; the error is reported with its line and column.
+before the error; the error is reported with its line and column. The bytes
+are decoded first as every text input is (a stray byte in a UTF-8 sitemap is
+replaced and located, not an XML error that ends the reading).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 import pandas as pd
 from lxml import etree  # type: ignore[import-untyped]
 
-from recommender.ingest.documents import Document, IngestLimits, Problem
+from recommender.ingest.documents import Document, IngestLimits, Problem, utf8_document
 from recommender.ingest.matching import canonical_url
 from recommender.ingest.records import SiteContext, finish_articles, parse_dates
 from recommender.schema import LoadResult
@@ -107,9 +109,10 @@ def read_sitemap(
     limits = limits or IngestLimits()
     now = now or pd.Timestamp.now(tz="UTC")
     source = document.source
+    document, repaired = utf8_document(document, markup="xml")
     records: list[dict[str, Any]] = []
     rows: list[int] = []
-    problems: list[Problem] = []
+    problems: list[Problem] = [repaired] if repaired else []
     pages: list[tuple[str, str | None, int]] = []
     children: list[tuple[str, str | None, int]] = []
     root = ""

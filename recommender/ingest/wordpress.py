@@ -13,7 +13,11 @@ fetch follows through ``Link: rel="next"``).
 
 A document that is not JSON, or not an array of post objects (such as the
 API's error object), is rejected with the position or the API's message; a
-post whose fields have the wrong type is rejected with the field named.
+post whose fields have the wrong type is rejected with the field named. A
+post nested more than :data:`~recommender.ingest.jsontext.MAX_JSON_DEPTH`
+levels deep is rejected alone, with its line and column, and the other
+posts of the page are kept. A lone surrogate (a ``"\\ud800"`` escape) is
+replaced by U+FFFD and the post kept (``repaired``).
 """
 
 from __future__ import annotations
@@ -24,8 +28,16 @@ from typing import Any
 
 import pandas as pd
 
-from recommender.ingest.documents import Document, IngestLimits, Problem
+from recommender.ingest.charsets import line_column
+from recommender.ingest.documents import Document, IngestLimits, Problem, utf8_document
 from recommender.ingest.htmltext import html_to_text
+from recommender.ingest.jsontext import (
+    MAX_JSON_DEPTH,
+    array_elements,
+    may_hold_surrogates,
+    too_deep,
+    without_surrogates,
+)
 from recommender.ingest.records import SiteContext, finish_articles
 from recommender.schema import LoadResult
 
@@ -116,6 +128,39 @@ def _document_problem(source: str, reason: str) -> Problem:
     return Problem(source, 0, "(document)", "", reason)
 
 
+def _too_deep(text: str, at: int) -> str:
+    line, column = line_column(text, at)
+    return (
+        f"invalid JSON: nested more than {MAX_JSON_DEPTH} levels deep "
+        f"(at line {line}, column {column})"
+    )
+
+
+def _posts(text: str, source: str) -> tuple[list[tuple[int, Any]], list[Problem]]:
+    """The top-level array's elements one by one, (position, value), for a page
+    too deep to parse whole: an element nested too deep, or not JSON, is a
+    problem of its own and the others are parsed."""
+    elements = array_elements(text)
+    if elements is None:
+        deep = too_deep(text)
+        return [], [_document_problem(source, _too_deep(text, deep or 0))]
+    posts: list[tuple[int, Any]] = []
+    problems: list[Problem] = []
+    for row, element in enumerate(elements, start=1):
+        if element.too_deep_at is not None:
+            problems.append(
+                Problem(source, row, "(record)", "", _too_deep(text, element.too_deep_at))
+            )
+            continue
+        try:
+            posts.append((row, json.loads(text[element.start : element.end])))
+        except json.JSONDecodeError as error:
+            line, column = line_column(text, element.start + error.pos)
+            reason = f"invalid JSON: {error.msg} at line {line}, column {column}"
+            problems.append(Problem(source, row, "(record)", "", reason))
+    return posts, problems
+
+
 def read_wordpress(
     document: Document,
     site: SiteContext,
@@ -144,28 +189,51 @@ def read_wordpress(
             n_unparsed=unparsed,
         )
 
+    document, repaired = utf8_document(document)
+    problems: list[Problem] = [repaired] if repaired else []
+    text = document.content.decode("utf-8")
+    data: Any = None
     try:
-        posts = json.loads(document.content)
-    except UnicodeDecodeError as error:
-        return finish([], [], [_document_problem(source, f"not UTF-8 JSON: {error}")])
+        data = json.loads(text)
+        deep = too_deep(text, MAX_JSON_DEPTH + 1)  # the page's array is a level of its own
     except json.JSONDecodeError as error:
         reason = f"invalid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
-        return finish([], [], [_document_problem(source, f"{reason} (char {error.pos})")])
+        problems.append(_document_problem(source, f"{reason} (char {error.pos})"))
+        return finish([], [], problems)
     except RecursionError:
-        return finish([], [], [_document_problem(source, "invalid JSON: nested too deeply")])
-    if isinstance(posts, Mapping) and "code" in posts:
-        message = f"WordPress API error {posts.get('code')!s}: {posts.get('message', '')!s}"
-        return finish([], [], [_document_problem(source, message)])
-    if not isinstance(posts, list):
-        return finish(
-            [], [], [_document_problem(source, "expected a JSON array of posts (/wp/v2/posts)")]
-        )
+        deep = 0
+    surrogates = may_hold_surrogates(text)
+    if surrogates and not isinstance(data, list):
+        data, _ = without_surrogates(data)  # an error object, shown in a reason
+    if deep is not None:
+        posts, found = _posts(text, source)
+        problems += found
+        n_posts = len(posts) + sum(p.row > 0 for p in found)
+    elif isinstance(data, Mapping) and "code" in data:
+        message = f"WordPress API error {data.get('code')!s}: {data.get('message', '')!s}"
+        return finish([], [], [*problems, _document_problem(source, message)])
+    elif not isinstance(data, list):
+        reason = "expected a JSON array of posts (/wp/v2/posts)"
+        return finish([], [], [*problems, _document_problem(source, reason)])
+    else:
+        posts = list(enumerate(data, start=1))
+        n_posts = len(posts)
+
+    if surrogates:
+        cleaned = [(row, *without_surrogates(post)) for row, post in posts]
+        posts = [(row, post) for row, post, _ in cleaned]
+        problems += [
+            Problem(
+                source, row, "(record)", "", f"{n} lone surrogate(s) replaced by U+FFFD", "repaired"
+            )
+            for row, _, n in cleaned
+            if n
+        ]
 
     records: list[dict[str, Any]] = []
     rows: list[int] = []
-    problems: list[Problem] = []
     ids_only = 0
-    for row, post in enumerate(posts, start=1):
+    for row, post in posts:
         if not isinstance(post, Mapping):
             problems.append(
                 Problem(source, row, "(record)", "", f"expected a post object, got {post!r:.40}")
@@ -192,4 +260,4 @@ def read_wordpress(
                 "cleared",
             )
         )
-    return finish(records, rows, problems, unparsed=len(posts) - len(records))
+    return finish(records, rows, problems, unparsed=n_posts - len(records))
