@@ -4,11 +4,21 @@ This is the one place that wires the stages together. A run either
 publishes all of its lists in one atomic step or publishes nothing: any
 failure before or during the publish leaves the previously published run
 served.
+
+With ``store.model_path`` set, the fitted model is written (to a temporary
+file beside that path, fsynced) *before* the publish, and renamed into
+place after it. So a full disk fails the run before anything is served
+(exit code, served run, run record and model file all say "failed"), and
+after the publish's commit only the rename is left, which needs no space.
+A kill between the commit and the rename leaves the written model under
+its temporary name; the next run puts it in place when the store serves
+the run it was written for, and removes it otherwise.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -20,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from recommender.artifact import PendingArtifact, is_complete, pending_files, read_header
 from recommender.config import Config
-from recommender.errors import ArtifactError, InputError, StoreError
+from recommender.errors import ArtifactError, InputError, SchemaError, StoreError
 from recommender.ingest import read_articles, read_events
 from recommender.ingest.matching import match_events
 from recommender.lists import PublishableList, RunInfo
@@ -48,6 +59,10 @@ class RunSummary:
     events_read: int = 0
     events_rejected: int = 0
     events_unmatched: int = 0
+    #: Valid events dated after the run's reference time: not counted (the
+    #: trend is as of the reference time), but worth a look at the clock or
+    #: the time zone of the export they came from.
+    events_after_now: int = 0
     articles: int = 0
     eligible: int = 0
     views: int = 0
@@ -64,6 +79,9 @@ class RunSummary:
     mode_reason: str = ""
     #: Lists written to the store (an update writes only those that changed).
     lists_written: int = 0
+    #: Why the model file could not be put in place after the publish (the
+    #: run is published all the same); empty when it was, or none is kept.
+    model_error: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,22 +103,40 @@ def _check_rejections(name: str, result: LoadResult, limit: float) -> None:
         )
 
 
+def _check_files_exist(config: Config, config_source: str | Path | None) -> None:
+    """A data file that does not exist, named with the config key that names
+    it (glob patterns may match nothing: an empty spool folder)."""
+    where = str(config_source) if config_source is not None else "the config"
+    for key in ("articles", "events"):
+        for path in getattr(config.data, key):
+            if any(ch in str(path) for ch in "*?["):
+                continue
+            if not Path(path).exists():
+                raise SchemaError(
+                    f"data.{key}: {path}: file not found (set [data] {key} in {where})"
+                )
+
+
 def load_inputs(
     config: Config,
     progress: StageTimer | None = None,
     rejects_path: str | Path | None = None,
+    *,
+    config_source: str | Path | None = None,
 ) -> tuple[LoadResult, LoadResult, int]:
     """Validated articles and events (events tied to article ids), and the
     number of events that name no known article.
 
     ``rejects_path``: write every rejected or cleared field (file, row, field,
     value, reason, action) to this CSV, also when the run then fails for
-    having too many of them.
+    having too many of them. ``config_source``: the config file, named in
+    the message about a data file that does not exist.
     """
     progress = progress or StageTimer()
     with progress.stage("load"):
         if not config.data.articles:
             raise InputError("the config names no article files ([data] articles = [...])")
+        _check_files_exist(config, config_source)
         articles = read_articles(config.data.articles, sites=list(config.sites))
         events = (
             read_events(config.data.events) if config.data.events else LoadResult(empty_events())
@@ -121,12 +157,16 @@ def run_batch(
     now: datetime | pd.Timestamp | None = None,
     progress: StageTimer | None = None,
     rejects_path: str | Path | None = None,
+    config_source: str | Path | None = None,
 ) -> tuple[RunSummary, Recommender]:
     """Run the whole job and publish; return the summary and the fitted model.
 
-    ``rejects_path``: see :func:`load_inputs`. The model artifact (when
-    ``store.model_path`` is set) is written after a successful publish, so it
-    always matches the run being served.
+    ``rejects_path`` and ``config_source``: see :func:`load_inputs`. The
+    model artifact (when ``store.model_path`` is set) is written and fsynced
+    before the publish and renamed into place after it (see the module
+    docs): a run that fails publishes nothing and leaves the saved model as
+    it was; a run that returns has published, and its model is the saved
+    one (unless ``summary.model_error`` says why not).
     """
     progress = progress or StageTimer()
     started = datetime.now(UTC)
@@ -138,13 +178,35 @@ def run_batch(
         config_hash=config.config_hash(),
     )
     try:
-        model = _fit_and_publish(config, summary, created_at, now, progress, rejects_path)
+        model, pending = _fit_and_publish(
+            config, summary, created_at, now, progress, rejects_path, config_source
+        )
     except Exception as error:
         summary.timings = dict(progress.timings)
         _record_failure(config, summary, created_at, error)
         raise
+    # Published: from here on nothing may fail the run (its record says published).
+    if pending is not None:
+        _put_model_in_place(pending, summary)
     _log.info("run %s published %d lists to %s", summary.run_id, summary.lists, summary.store_url)
     return summary, model
+
+
+def _put_model_in_place(pending: PendingArtifact, summary: RunSummary) -> None:
+    """Rename the model written for the published run into place. A rename
+    in the same folder needs no space; should it fail all the same (the
+    folder made read-only meanwhile, say), the run stays published and the
+    summary says the model was not saved."""
+    try:
+        pending.commit()
+    except OSError as error:
+        pending.discard()
+        summary.model_path = None
+        summary.model_error = (
+            f"not saved to {pending.target}: {error.strerror or error}; the next run "
+            "refits or builds on the model saved before"
+        )
+        _log.warning("run %s is published, but its model %s", summary.run_id, summary.model_error)
 
 
 def _fit_and_publish(
@@ -154,28 +216,46 @@ def _fit_and_publish(
     now: datetime | pd.Timestamp | None,
     progress: StageTimer,
     rejects_path: str | Path | None,
-) -> Recommender:
-    """The run's stages; fills ``summary`` as they go."""
+    config_source: str | Path | None = None,
+) -> tuple[Recommender, PendingArtifact | None]:
+    """The run's stages up to the publish's commit; fills ``summary`` as they
+    go. Returns the model and, with ``store.model_path``, its file written
+    under a temporary name, for :func:`run_batch` to put in place."""
+    # One reference time for the whole run: the events after it are counted
+    # here with the same instant the trend is computed at.
+    reference = reference_time(config, now)
     with _cluster(config, progress) as client:
-        articles, events, unmatched = load_inputs(config, progress, rejects_path)
+        articles, events, unmatched = load_inputs(
+            config, progress, rejects_path, config_source=config_source
+        )
         summary.articles_read, summary.articles_rejected = articles.n_read, articles.n_rejected
         summary.events_read, summary.events_rejected = events.n_read, events.n_rejected
         summary.events_unmatched = unmatched
+        summary.events_after_now = int((events.valid["ts"] > reference).sum())
+        if summary.events_after_now:
+            _log.warning(
+                "%d events are dated after the reference time %s and are not counted "
+                "(check the clock or time zone of the export)",
+                summary.events_after_now,
+                reference.isoformat(),
+            )
         summary.problems = articles.describe_problems(20) + events.describe_problems(20)
 
-        previous, summary.mode_reason = _previous_model(config, now)
+        if config.store.model_path is not None:
+            _settle_unfinished_saves(config)
+        previous, summary.mode_reason = _previous_model(config, reference)
         if previous is not None:
             summary.mode = "update"
-            model = previous.update(articles.valid, events.valid, now=now, progress=progress)
+            model = previous.update(articles.valid, events.valid, now=reference, progress=progress)
         elif client is None:
             model = Recommender(config).fit(
-                articles.valid, events.valid, now=now, progress=progress
+                articles.valid, events.valid, now=reference, progress=progress
             )
         else:
             from recommender.distributed import fit_on_cluster
 
             model = fit_on_cluster(
-                client, config, articles.valid, events.valid, now=now, progress=progress
+                client, config, articles.valid, events.valid, now=reference, progress=progress
             )
     summary.now = model.now_.isoformat()
     summary.articles = len(model.articles_)
@@ -185,39 +265,64 @@ def _fit_and_publish(
     summary.coverage = model.coverage()
     summary.model_version = model.version
 
-    with progress.stage("publish", total=len(model.lists_)) as advance:
-        summary.timings = dict(progress.timings)
-        run = RunInfo(
-            summary.run_id,
-            created_at,
-            summary.config_hash,
-            summary.model_version,
-            summary.to_dict(),
-        )
-        store = open_store(
-            config.store.url,
-            keep_runs=config.store.keep_runs,
-            compact_fraction=config.store.compact_fraction,
-        )
-        try:
-            summary.lists_written = publish_model(
-                store,
-                model,
-                run,
-                based_on=previous.published_run_id_ if previous is not None else None,
-                compact_fraction=config.store.compact_fraction,
-                advance=advance,
-            )
-        finally:
-            store.close()
-
+    pending = None
     if config.store.model_path is not None:
+        path = Path(config.store.model_path)
         with progress.stage("save model"):
             model.published_run_id_ = summary.run_id
-            model.save(config.store.model_path)
-        summary.model_path = str(config.store.model_path)
+            try:
+                pending = model.save_pending(path)
+            except OSError as error:  # a full disk, say: nothing is published
+                raise StoreError(
+                    f"{path}: cannot write the model file (store.model_path): "
+                    f"{error.strerror or error}; nothing published, the previous run stays "
+                    "served and the saved model as it was"
+                ) from None
+        summary.model_path = str(path)
+    try:
+        with progress.stage("publish", total=len(model.lists_)) as advance:
+            summary.timings = dict(progress.timings)
+            run = RunInfo(
+                summary.run_id,
+                created_at,
+                summary.config_hash,
+                summary.model_version,
+                summary.to_dict(),
+            )
+            store = open_store(
+                config.store.url,
+                keep_runs=config.store.keep_runs,
+                compact_fraction=config.store.compact_fraction,
+            )
+            try:
+                summary.lists_written = publish_model(
+                    store,
+                    model,
+                    run,
+                    based_on=previous.published_run_id_ if previous is not None else None,
+                    compact_fraction=config.store.compact_fraction,
+                    advance=advance,
+                )
+            except StoreError as error:
+                # An error after the commit (pruning old runs, a connection
+                # lost before the commit's answer): the store has the last word.
+                served = _served_run(config, run.run_id)
+                if served is None:
+                    raise
+                _log.warning(
+                    "run %s is published (the store serves it), though the store then reported: %s",
+                    run.run_id,
+                    error,
+                )
+                summary.lists_written = served.delta_rows if served.is_delta else served.n_lists
+            finally:
+                store.close()
+    except BaseException:
+        if pending is not None:
+            pending.discard()
+        raise
     summary.timings = dict(progress.timings)
-    return model
+    return model, pending
 
 
 @contextmanager
@@ -266,6 +371,83 @@ def _counted(
         if i % every == 0:
             advance(every)
         yield lst
+
+
+def _served_run(config: Config, run_id: str) -> RunInfo | None:
+    """The run as recorded when the store serves it now, else None (also
+    when the store cannot tell)."""
+    try:
+        store = open_store(config.store.url, keep_runs=config.store.keep_runs)
+        try:
+            recorded = store.run(run_id)
+            served = store.current_run_id()
+        finally:
+            store.close()
+    except StoreError:
+        return None
+    return recorded if recorded is not None and served == run_id else None
+
+
+def _settle_unfinished_saves(config: Config) -> None:
+    """Model files left under their temporary name by a run killed before
+    it renamed them (see the module docs): the one written for the run the
+    store serves goes into place, if the model file is not that run's
+    already; the others are removed. Files of a process still running (a
+    concurrent run on this host) are left alone."""
+    assert config.store.model_path is not None
+    path = Path(config.store.model_path)
+    unfinished = [
+        (temp, pid)
+        for temp, pid in pending_files(path)
+        if pid is None or pid == os.getpid() or not _process_alive(pid)
+    ]
+    if not unfinished:
+        return
+    store = open_store(config.store.url, keep_runs=config.store.keep_runs)
+    try:
+        served = store.current_run_id()
+    finally:
+        store.close()
+    for temp, _ in unfinished:
+        if (
+            served is not None
+            and _published_run(temp) == served
+            and _published_run(path) != served
+            and is_complete(temp)
+        ):
+            os.replace(temp, path)
+            _log.warning(
+                "put in place the model of run %s, which the store serves: the run was "
+                "stopped after its publish, before renaming %s",
+                served,
+                temp.name,
+            )
+        else:
+            temp.unlink(missing_ok=True)
+            _log.info("removed %s, left by an unfinished run", temp)
+
+
+def _published_run(path: Path) -> str | None:
+    """The run a model file (or an unfinished one) was written for."""
+    try:
+        run_id = read_header(path).get("metadata", {}).get("published_run_id")
+    except (ArtifactError, AttributeError):
+        return None
+    return run_id if isinstance(run_id, str) else None
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill would end the process there: assume it runs
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's: alive
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def _previous_model(

@@ -3,8 +3,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from recommender import artifact
 from recommender.batch import run_batch
-from recommender.errors import InputError, SchemaError
+from recommender.errors import InputError, SchemaError, StoreError
 from recommender.model import Recommender
 from recommender.progress import StageTimer
 from recommender.serving import Recommendations
@@ -26,8 +27,8 @@ def test_run_publishes_every_list_and_reports(tiny_network) -> None:
         "trending",
         "dedupe",
         "mix",
+        "save model",  # written (under a temporary name) before anything is published
         "publish",
-        "save model",
     ]
     store = open_store(config.store.url)
     assert store.current_run_id() == summary.run_id
@@ -48,8 +49,8 @@ def test_bad_rows_are_reported_and_the_good_ones_published(tiny_network, tmp_pat
     rejects = tmp_path / "rejects.csv"
     summary, _ = run_batch(config, rejects_path=rejects)
     assert summary.articles == 8 and summary.articles_rejected == 1
-    assert any("row 9 field 'url'" in line for line in summary.problems)
-    assert pd.read_csv(rejects)[["row", "field"]].values.tolist() == [[9, "url"]]
+    assert any("row 10 field 'url'" in line for line in summary.problems)
+    assert pd.read_csv(rejects)[["row", "field"]].values.tolist() == [[10, "url"]]
 
 
 def test_a_failed_run_leaves_the_last_good_lists_in_place(tiny_network) -> None:
@@ -225,3 +226,161 @@ def test_an_update_that_moves_most_lists_publishes_a_full_run(tiny_network) -> N
     served = open_store(config.store.url).current_run()
     assert served.run_id == summary.run_id and not served.is_delta
     assert_store_serves(config, model, summary.run_id)
+
+
+# -- the model file: no code runs on load; it always agrees with the served run -----
+def test_a_model_file_crafted_to_run_code_is_refused_and_the_run_refits(
+    tiny_network, tmp_path
+) -> None:
+    from tests.test_artifact import forge_pickle_model
+
+    config, folder = tiny_network
+    config = updating(config)
+    run_batch(config)
+    marker = tmp_path / "ran"
+    forge_pickle_model(folder / "model.rec", marker)  # its checksum recomputed
+
+    summary, _ = run_batch(config)
+
+    assert not marker.exists()
+    assert summary.mode == "fit" and "model file format 1" in summary.mode_reason
+    assert Recommender.load(folder / "model.rec").published_run_id_ == summary.run_id
+
+
+def temporary_files(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_a_failed_publish_leaves_the_saved_model_as_it_was(tiny_network, monkeypatch) -> None:
+    config, folder = tiny_network
+    first, _ = run_batch(config)
+
+    def lost_connection(*args, **kwargs):
+        raise StoreError("the database went away")
+
+    monkeypatch.setattr("recommender.batch.publish_model", lost_connection)
+    with pytest.raises(StoreError):
+        run_batch(config)
+
+    store = open_store(config.store.url)
+    failed, current = store.runs()
+    assert current.run_id == first.run_id and failed.status == "failed"
+    assert Recommender.load(folder / "model.rec").published_run_id_ == first.run_id
+    assert temporary_files(folder) == []
+
+
+def test_a_rename_failing_after_the_commit_leaves_the_run_published(
+    tiny_network, monkeypatch
+) -> None:
+    """Only the rename is left after the commit: should it fail (the folder
+    made read-only meanwhile), the run is published all the same, and says
+    that its model was not saved."""
+    config, folder = tiny_network
+    first, _ = run_batch(config)
+
+    def read_only(self):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(artifact.PendingArtifact, "commit", read_only)
+    summary, _ = run_batch(config)
+
+    assert summary.model_path is None
+    assert "not saved" in summary.model_error and "Read-only file system" in summary.model_error
+    run = open_store(config.store.url).current_run()
+    assert run.run_id == summary.run_id and run.status == "current"
+    assert Recommender.load(folder / "model.rec").published_run_id_ == first.run_id
+    assert temporary_files(folder) == []
+
+
+def test_an_error_the_store_reports_after_its_commit_does_not_fail_the_run(
+    tiny_network, monkeypatch
+) -> None:
+    """The store answers with an error although it committed (a connection
+    lost before the commit's answer, pruning old runs failed): the store
+    serving the run decides, so the run is published, recorded once, and
+    its model saved."""
+    import recommender.batch as batch
+
+    config, folder = tiny_network
+    publish = batch.publish_model
+
+    def committed_then_lost(*args, **kwargs):
+        publish(*args, **kwargs)
+        raise StoreError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(batch, "publish_model", committed_then_lost)
+    summary, _ = run_batch(config)
+
+    store = open_store(config.store.url)
+    assert [(r.run_id, r.status) for r in store.runs()] == [(summary.run_id, "current")]
+    assert summary.lists_written == summary.lists
+    assert Recommender.load(folder / "model.rec").published_run_id_ == summary.run_id
+
+
+def test_a_model_left_unrenamed_by_a_killed_run_is_put_in_place_or_removed(
+    tiny_network,
+) -> None:
+    """What a kill between the publish's commit and the rename leaves (the
+    model under its temporary name), the next run settles: put in place when
+    the store serves that run, removed otherwise (tests/test_faults.py kills
+    a real run)."""
+    config, folder = tiny_network
+    config = updating(config)
+    _, model = run_batch(config)
+    model.published_run_id_ = "a-run-never-published"
+    model.save_pending(folder / "model.rec")
+    assert len(temporary_files(folder)) == 1
+    second, _ = run_batch(config)
+    assert temporary_files(folder) == []
+    assert Recommender.load(folder / "model.rec").published_run_id_ == second.run_id
+
+    # As if killed after the commit: the store serves the run, the file is not in place.
+    store = open_store(config.store.url)
+    served = store.current_run_id()
+    model.published_run_id_ = served
+    model.save_pending(folder / "model.rec")
+    (folder / "model.rec").unlink()
+    third, _ = run_batch(config)
+    assert third.mode == "update"  # it built on the model it put in place
+    assert temporary_files(folder) == []
+    assert Recommender.load(folder / "model.rec").published_run_id_ == third.run_id
+
+
+# -- events after the reference time; missing data files ----------------------------
+def test_events_dated_after_the_reference_time_are_counted(tiny_network) -> None:
+    config, folder = tiny_network
+    events = pd.read_csv(folder / "events.csv")
+    later = pd.DataFrame(
+        {
+            "ts": [(NOW + pd.Timedelta(hours=h)).isoformat() for h in (1, 2, 30)],
+            "article_id": ["a-sake", "b-baby", "c-fuji"],
+            "kind": "view",
+        }
+    )
+    pd.concat([events, later]).to_csv(folder / "events.csv", index=False)
+
+    summary, model = run_batch(config)
+
+    assert summary.events_read == 353 and summary.events_after_now == 3
+    assert summary.views == 350 == int(model.trend_["views"].sum())  # not counted
+    run = open_store(config.store.url).run(summary.run_id)
+    assert run.summary["events_after_now"] == 3
+
+
+@pytest.mark.parametrize("key", ["articles", "events"])
+def test_a_missing_data_file_names_its_config_key(tiny_network, key) -> None:
+    config, folder = tiny_network
+    data = config.data.model_copy(update={key: [folder / "var" / "nope.csv"]})
+    config = config.model_copy(update={"data": data})
+    with pytest.raises(SchemaError) as info:
+        run_batch(config, config_source="network.toml")
+    assert str(info.value) == (
+        f"data.{key}: {folder / 'var' / 'nope.csv'}: file not found "
+        f"(set [data] {key} in network.toml)"
+    )
+    # A glob pattern may match nothing (an empty spool folder): not an error.
+    data = config.data.model_copy(
+        update={"articles": [folder / "articles.csv"], "events": [folder / "spool" / "*.csv"]}
+    )
+    summary, _ = run_batch(config.model_copy(update={"data": data}))
+    assert summary.events_read == 0

@@ -300,3 +300,34 @@ def test_prepare_cold_start_indexes_every_site_and_changes_no_list(sample) -> No
 
     assert set(model.__dict__["_cold_start_cache"]) == set(config.sites)
     assert model.recommend_unseen(article).items == before.items
+
+
+def test_a_saved_and_loaded_model_recommends_and_updates_as_the_original(sample, tmp_path) -> None:
+    """The model file holds the fitted state exactly: the same lists, the
+    same list for an unseen article, and an update gives what the original's
+    update gives (the same vocabulary, neighbours, lists and changes)."""
+    config, articles, events = sample
+    config = with_kernel(config, "auto", max_age_days=30)
+    first = Recommender(config).fit(articles, events, now=NOW)
+    loaded = Recommender.load(first.save(tmp_path / "model.rec"))
+
+    assert list(loaded.recommendation_lists("r", "t")) == list(first.recommendation_lists("r", "t"))
+    assert list(loaded.list_payloads("r", "t")) == list(first.list_payloads("r", "t"))
+    unseen = {"article_id": "x-1", "site": "savvytokyo", "title": "Hanami picnic spots"}
+    assert loaded.recommend_unseen(unseen).items == first.recommend_unseen(unseen).items
+
+    later, now = a_day_later(articles), NOW + pd.Timedelta(days=1)
+    expected = first.update(later, events, now=now)
+    got = loaded.update(later, events, now=now)
+    assert got.update_stats_ == expected.update_stats_ and got.update_stats_["incremental"]
+    assert got.vectorizer_ is loaded.vectorizer_
+    for part in ("indices", "scores"):
+        np.testing.assert_array_equal(
+            getattr(got.neighbors_, part), getattr(expected.neighbors_, part)
+        )
+    np.testing.assert_array_equal(got.changed_lists_, expected.changed_lists_)
+    assert got.removed_sources_ == expected.removed_sources_
+    assert list(got.recommendation_lists("r", "t")) == list(expected.recommendation_lists("r", "t"))
+    # And once more through a file: an updated model saves and loads the same way.
+    again = Recommender.load(got.save(tmp_path / "model.rec"))
+    assert list(again.list_payloads("r", "t")) == list(got.list_payloads("r", "t"))

@@ -64,7 +64,8 @@ def test_damaged_files_fail_with_a_clear_message(model, tmp_path: Path, damage, 
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("format_version", 2, "model file format 2"),
+        ("format_version", 3, "model file format 3 .* reads format 2"),
+        ("format_version", 1, "model file format 1 .* reads format 2"),  # the pickle one
         ("versions", {"recommender": "0.0.1", "scikit-learn": "1.9.1"}, "written with recommender"),
     ],
 )
@@ -78,6 +79,27 @@ def test_files_from_another_version_are_refused(
     path.write_bytes(magic + b"\n" + json.dumps(fields).encode() + b"\n" + body)
     with pytest.raises(ArtifactError, match=message):
         Recommender.load(path)
+
+
+def test_a_save_that_fails_midway_leaves_the_previous_file_whole(
+    model: Recommender, tmp_path: Path, monkeypatch
+) -> None:
+    path = model.save(tmp_path / "model.rec")
+    before = path.read_bytes()
+    written = []
+
+    def full_disk(out, array, **kwargs):
+        if written:
+            raise OSError(28, "No space left on device")
+        written.append(array)
+        return write_array(out, array, **kwargs)
+
+    write_array = np.lib.format.write_array
+    monkeypatch.setattr(np.lib.format, "write_array", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        model.save(path)
+    assert path.read_bytes() == before  # never a half-written file under that name
+    assert [p.name for p in tmp_path.iterdir()] == ["model.rec"]
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -6,9 +6,18 @@ from datetime import datetime
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.console import Console, RenderableType
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from recommender.cli._app import (
     DEFAULT_CONFIG,
@@ -18,11 +27,39 @@ from recommender.cli._app import (
     errors_to_exit_codes,
     out,
     render_block,
+    require_config_extras,
     resolve_config_path,
 )
 from recommender.errors import (
     ConfigError,
 )
+
+
+class StageCount(ProgressColumn):
+    """``done/total`` for a stage that reports a total; a spinner while one
+    that does not (loading, saving the model) runs; ``done`` once a stage
+    is finished (never ``0/None``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._spinner = SpinnerColumn()
+
+    def render(self, task: Task) -> RenderableType:
+        if task.finished:
+            return Text("done", style="progress.elapsed")
+        if task.total is None:
+            return self._spinner.render(task)
+        return Text(f"{int(task.completed)}/{int(task.total)}", style="progress.download")
+
+
+def progress_columns() -> tuple[ProgressColumn, ...]:
+    """The columns of ``recommender run``'s progress bars, one row per stage."""
+    return (
+        TextColumn("{task.description:<12}"),
+        BarColumn(),
+        StageCount(),
+        TimeElapsedColumn(),
+    )
 
 
 def print_summary(summary: Any, console: Console) -> None:
@@ -46,7 +83,9 @@ def print_summary(summary: Any, console: Console) -> None:
         (
             "events",
             f"{summary.events_read} read, {summary.events_rejected} rejected, "
-            f"{summary.events_unmatched} for unknown articles; {summary.views} views",
+            f"{summary.events_unmatched} for unknown articles, "
+            f"{summary.events_after_now} dated after the reference time (not counted); "
+            f"{summary.views} views",
         ),
         (
             "lists",
@@ -72,6 +111,8 @@ def print_summary(summary: Any, console: Console) -> None:
     ]
     if summary.model_path:
         rows.append(("saved model", f"{summary.model_path} ({summary.model_version})"))
+    elif summary.model_error:
+        rows.append(("saved model", summary.model_error))
     for row in rows:
         table.add_row(*row)
     console.print(table)
@@ -98,7 +139,7 @@ def print_summary(summary: Any, console: Console) -> None:
 @click.option(
     "--show",
     metavar="ARTICLE_ID",
-    help="Article whose block is printed "
+    help="Article whose block is printed, or site:KEY for a site's page, or network "
     "(default: the top trending article of the first site in the config).",
 )
 @click.option(
@@ -136,6 +177,7 @@ def run(
                 raise ConfigError(f"--cluster: {error}") from None
             run_section = config.run.model_copy(update={"cluster": address})
             config = config.model_copy(update={"run": run_section})
+        require_config_extras(config)  # postgres store, Dask cluster: before any work
         reference = None
         if now:
             try:
@@ -146,17 +188,26 @@ def run(
                 ) from None
             if reference.tzinfo is None:
                 raise ConfigError(f"--now {now!r}: needs a UTC offset, e.g. ...T00:00Z")
+        if show is not None and show.startswith("site:"):
+            # Refused before the run: a site page is known from the config alone.
+            site = show[len("site:") :]
+            if site not in config.sites:
+                raise ConfigError(
+                    f"--show {show!r}: no site {site!r} in the config; known sites: "
+                    + ", ".join(f"site:{key}" for key in config.sites)
+                )
         with Progress(
-            TextColumn("{task.description:<12}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
+            *progress_columns(),
             console=err,
             transient=True,
             disable=quiet,
         ) as bars:
             summary, model = run_batch(
-                config, now=reference, progress=RichStages(bars), rejects_path=rejects
+                config,
+                now=reference,
+                progress=RichStages(bars),
+                rejects_path=rejects,
+                config_source=resolve_config_path(config_path),
             )
         if quiet:
             return
