@@ -12,6 +12,7 @@ from recommender.cli._app import (
     cli,
     err,
     errors_to_exit_codes,
+    require_extra,
     resolve_config_path,
     store_options,
 )
@@ -45,7 +46,9 @@ from recommender.errors import ConfigError, StoreError
     "--public-url",
     default="",
     metavar="URL",
-    help="The service's address as browsers reach it (default: each request's own host).",
+    help="The service's address as browsers reach it, for the events URL in widget "
+    "fragments (default: a URL relative to widget.js's own address; never the request's "
+    "Host header, which a client chooses).",
 )
 @click.option(
     "--refresh-seconds",
@@ -75,6 +78,33 @@ from recommender.errors import ConfigError, StoreError
     show_default=True,
     help="Event requests a client may send at once.",
 )
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A request's head (request line and headers) must arrive within this delay of "
+    "the connection's start, or of its first byte on a kept-alive connection; else 408 "
+    "and the connection is closed (slow or idle clients cannot hold connections).",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A request's body must arrive within this delay of its head; else 408 and the "
+    "connection is closed.",
+)
+@click.option(
+    "--keep-alive-timeout",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    metavar="SECONDS",
+    help="An idle kept-alive connection is closed after this delay.",
+)
 @click.option("--access-log/--no-access-log", default=False, help="Log every request.")
 def serve(
     config_path: str | None,
@@ -88,20 +118,27 @@ def serve(
     max_age: int,
     events_rate: float,
     events_burst: int,
+    header_timeout: float,
+    body_timeout: float,
+    keep_alive_timeout: int,
     access_log: bool,
 ) -> None:
     """Serve the published lists over HTTP: JSON, the widget, and event collection.
 
     Endpoints: GET /v1/recommendations/{article_id}, GET /v1/trending, GET
-    /widget/{article_id}, GET /widget.js, POST /v1/events, GET /healthz; API
-    docs at /docs. The service only reads the store: start it once, and each
-    `recommender run` is picked up without a restart.
+    /widget?article={article_id} (and /widget/{article_id}), GET /widget.js,
+    POST /v1/events, GET /healthz; API docs at /docs. The service only reads
+    the store: start it once, and each `recommender run` is picked up without
+    a restart. Each connection has time limits (--header-timeout,
+    --body-timeout, --keep-alive-timeout).
     """
+    require_extra("web", "uvicorn", "fastapi", "jinja2", command="serve")
     with errors_to_exit_codes():
         import uvicorn
 
         from recommender.store import open_store
         from recommender.web.app import SETTINGS_ENV, create_app
+        from recommender.web.server import uvicorn_options
         from recommender.web.settings import ServiceSettings
 
         sites: dict[str, str] = {}
@@ -125,8 +162,11 @@ def serve(
             max_age_seconds=max_age,
             events_rate_per_second=events_rate,
             events_burst=events_burst,
+            header_timeout_seconds=header_timeout,
+            body_timeout_seconds=body_timeout,
+            keep_alive_seconds=keep_alive_timeout,
         )
-        store = open_store(store_url)
+        store = open_store(store_url, read_only=True)
         run = store.current_run()
         store.close()
         if workers > 1 and port == 0:
@@ -146,7 +186,10 @@ def serve(
         log_level = "info" if access_log else "warning"
         if listener is not None:
             server_config = uvicorn.Config(
-                create_app(settings), log_level=log_level, access_log=access_log
+                create_app(settings),
+                log_level=log_level,
+                access_log=access_log,
+                **uvicorn_options(settings),
             )
             uvicorn.Server(server_config).run(sockets=[listener])
         else:
@@ -159,6 +202,7 @@ def serve(
                 workers=workers,
                 log_level=log_level,
                 access_log=access_log,
+                **uvicorn_options(settings),
             )
 
 

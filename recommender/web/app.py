@@ -6,11 +6,22 @@ Endpoints (OpenAPI at ``/openapi.json``, docs at ``/docs``):
   same fallbacks as :class:`recommender.serving.Recommendations`.
 - ``GET /v1/trending?site=&k=``: a site's trending mix (the network's
   without ``site``).
-- ``GET /widget/{article_id}?k=&site=&placement=``: the block as an HTML
-  fragment (empty when there is nothing to show).
+- ``GET /widget?article=&k=&site=&placement=`` (what ``widget.js`` asks
+  for: no id can change the path) and ``GET /widget/{article_id}?...``
+  (for server-side includes): the block as an HTML fragment (empty when
+  there is nothing to show).
 - ``GET /widget.js``, ``GET /widget.css``: the embed script and its styles.
 - ``POST /v1/events``: impressions and clicks (see :mod:`recommender.web.events`).
 - ``GET /healthz``: which run is served; 503 while there is none.
+- ``GET /docs``: Swagger UI, served from the package (no CDN needed).
+
+An article id is untrusted text: one that is not a valid id
+(:mod:`recommender.ids`: control characters, separators, surrounding
+whitespace, over 256 characters) is an unknown page, answered with the
+fallback like any other, and never looked up in the store. No answer is
+derived from the request's ``Host`` header: the fragment's events URL is the
+configured public URL, else relative (``widget.js`` resolves it against its
+own address), so a shared cache cannot be poisoned through it.
 
 List and widget responses carry an ``ETag`` (from the run, the page and the
 request's parameters) and ``Cache-Control: public, max-age=N``; a matching
@@ -23,6 +34,7 @@ endpoints; one that can uses :mod:`recommender.serving` directly.
 """
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import math
@@ -31,19 +43,31 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
+from functools import cache, partial
+from importlib.resources import files
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.requests import ClientDisconnect
 
 from recommender import __version__
-from recommender.lists import RecommendationList
+from recommender.ids import is_valid_id
+from recommender.lists import (
+    FALLBACK_EMPTY,
+    FALLBACK_NETWORK,
+    FALLBACK_SITE,
+    RecommendationList,
+    fallback_kind,
+)
 from recommender.serving import Recommendations
-from recommender.web.assets import WIDGET_CSS, WIDGET_JS
+from recommender.web.assets import FRAGMENT_HEADER, WIDGET_CSS, WIDGET_JS
 from recommender.web.events import (
     EventBatch,
     EventSpool,
@@ -51,6 +75,7 @@ from recommender.web.events import (
     SpoolError,
     spool_rows,
 )
+from recommender.web.server import limits_state
 from recommender.web.settings import SITE_KEY_PATTERN, TOKEN_PATTERN, ServiceSettings
 from recommender.web.widget import render_widget
 
@@ -59,8 +84,38 @@ _log = logging.getLogger(__name__)
 #: Environment variable holding :meth:`ServiceSettings.to_json` for worker processes.
 SETTINGS_ENV = "RECOMMENDER_SERVICE_SETTINGS"
 
-_ARTICLE_ID_MAX = 256
 _STATIC_MAX_AGE = 3600
+#: The events endpoint as the fragment names it without a public URL:
+#: relative, resolved by widget.js against its own address.
+_RELATIVE_EVENTS_URL = "v1/events"
+#: Swagger UI's files (see static/swagger-ui/README.md), as /docs asks for them.
+_DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+}
+
+
+class _AnyText(Convertor[str]):
+    """A path parameter of any text, line breaks included (Starlette's
+    ``path`` stops at one, which would make such an id a 404 instead of an
+    unknown page)."""
+
+    regex = "(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("recommender_text", _AnyText())
+
+
+@cache
+def _docs_asset(name: str) -> bytes:
+    return files("recommender.web").joinpath("static", "swagger-ui", name).read_bytes()
 
 
 # -- response models (the OpenAPI contract) -----------------------------------
@@ -89,6 +144,10 @@ class ListOut(BaseModel):
     run_id: str = Field(description="The run that published the list.")
     generated_at: str = Field(description="When the run computed it (ISO 8601, UTC).")
     fallback: bool = Field(description="True when this is not the page's own list.")
+    fallback_source: Literal["site", "network", "empty", ""] = Field(
+        description="Which fallback was served: `site` (the page's site's trending mix), "
+        "`network` (the network's), `empty` (none could be had); empty for the page's own list."
+    )
     items: list[ItemOut]
 
 
@@ -149,35 +208,42 @@ class _Service:
         key: tuple[object, ...],
         media_type: str,
         render: Callable[[RecommendationList], str],
+        headers: dict[str, str] | None = None,
     ) -> Response:
         """``block`` rendered, with ETag and Cache-Control, or 304."""
+        headers = dict(headers or {})
         if not block.items:
             # Nothing to show (or the store is down): never let a cache keep that.
-            return Response(
-                render(block), media_type=media_type, headers={"Cache-Control": "no-cache"}
-            )
-        if block.run_id != self._rendered_run:
-            self._rendered.clear()
-            self._rendered_run = block.run_id
-        cache_key = (block.source_id, block.run_id, *key)
-        cached = self._rendered.get(cache_key)
-        if cached is None:
-            cached = (_etag(block.run_id, block.source_id, *key), render(block).encode())
-            self._rendered[cache_key] = cached
-            while len(self._rendered) > self.settings.response_cache_size:
-                self._rendered.popitem(last=False)
-        etag, body = cached
-        headers = {
-            "ETag": etag,
-            "Cache-Control": f"public, max-age={self.settings.max_age_seconds}",
-        }
+            headers["Cache-Control"] = "no-cache"
+            return Response(render(block), media_type=media_type, headers=headers)
+        if not is_valid_id(block.source_id):
+            # An invalid id answered with a fallback: rendered each time, so
+            # that any text (up to the server's URL limit) takes no cache room.
+            etag, body = _etag(block.run_id, block.source_id, *key), render(block).encode()
+        else:
+            if block.run_id != self._rendered_run:
+                self._rendered.clear()
+                self._rendered_run = block.run_id
+            cache_key = (block.source_id, block.run_id, *key)
+            cached = self._rendered.get(cache_key)
+            if cached is None:
+                cached = (_etag(block.run_id, block.source_id, *key), render(block).encode())
+                self._rendered[cache_key] = cached
+                while len(self._rendered) > self.settings.response_cache_size:
+                    self._rendered.popitem(last=False)
+            etag, body = cached
+        headers["ETag"] = etag
+        headers["Cache-Control"] = f"public, max-age={self.settings.max_age_seconds}"
         if _matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
         return Response(body, media_type=media_type, headers=headers)
 
-    def events_url(self, request: Request) -> str:
-        base = self.settings.public_url or str(request.base_url)
-        return base.rstrip("/") + "/v1/events"
+    def events_url(self) -> str:
+        """The events endpoint as fragments name it: never from the request
+        (its Host header is the client's to choose, and fragments are cached)."""
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/") + "/v1/events"
+        return _RELATIVE_EVENTS_URL
 
     # -- events ----------------------------------------------------------------
     async def flush(self) -> None:
@@ -200,7 +266,9 @@ class _Service:
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The request body, or None when it is longer than ``limit`` bytes."""
+    """The request body, or None when it is longer than ``limit`` bytes.
+    Raises ClientDisconnect when the client goes (or is cut off by the body
+    time limit) before the end."""
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -208,6 +276,20 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _in_place_of(mix: RecommendationList, source_id: str) -> RecommendationList:
+    """A site's or the network's ``mix`` (from ``site_page`` / ``network_page``)
+    served as the fallback of the page ``source_id``."""
+    if not mix.items:
+        kind = FALLBACK_EMPTY
+    elif mix.fallback:
+        kind = mix.fallback_source  # the site's page fell back to the network's
+    else:
+        kind = fallback_kind(mix.source_id)
+    if kind not in (FALLBACK_SITE, FALLBACK_NETWORK):
+        kind = FALLBACK_EMPTY
+    return dataclasses.replace(mix, source_id=source_id, fallback=True, fallback_source=kind)
 
 
 def _describe_errors(errors: Sequence[Any], limit: int = 5) -> str:
@@ -230,7 +312,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     service = _Service(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         service.spool.prepare()
         health = recs.health()
         _log.info(
@@ -241,7 +323,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         )
         flusher = asyncio.create_task(service.flush_periodically())
         try:
-            yield
+            # The state reaches uvicorn's protocols: the connections' time limits.
+            yield limits_state(settings)
         finally:
             flusher.cancel()
             with suppress(asyncio.CancelledError):
@@ -258,6 +341,10 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         description="Cross-site recommendations: \"A mix of what's trending on our other "
         'sites". Lists as JSON, the block as an HTML fragment, impressions and clicks in.',
         lifespan=lifespan,
+        # Both pages load their scripts from a CDN: /docs is served below from
+        # the package instead, and ReDoc is left out.
+        docs_url=None,
+        redoc_url=None,
     )
 
     # One error shape for the whole API: {"detail": "<what is wrong>"}.
@@ -271,13 +358,16 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         allow_origins=["*"],
         allow_methods=["GET", "POST"],
         allow_headers=["Content-Type", "If-None-Match"],
-        expose_headers=["ETag"],
+        expose_headers=["ETag", FRAGMENT_HEADER],
         max_age=86_400,
     )
 
-    ArticleId = Annotated[
-        str, Path(min_length=1, max_length=_ARTICLE_ID_MAX, description="An article id.")
-    ]
+    id_help = (
+        "An article id. One that is not a valid id (control characters, line or "
+        "paragraph separators, surrounding whitespace, over 256 characters) is an "
+        "unknown page: it gets the fallback."
+    )
+    ArticleId = Annotated[str, Path(description=id_help)]
     K = Annotated[
         int | None, Query(ge=1, le=settings.max_k, description="At most this many items.")
     ]
@@ -295,19 +385,21 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         304: {"description": "Not modified: the `If-None-Match` ETag is current."},
         422: {"model": Problem, "description": "A parameter is invalid."},
     }
-    # Routing, not the article: a path with a line break matches no route.
-    page_responses: dict[int | str, dict[str, Any]] = {
-        **list_responses,
-        404: {"model": Problem, "description": "No such path (an id with a line break)."},
-    }
 
     def as_json(block: RecommendationList) -> str:
         return block.to_json()
 
+    def page_list(article_id: str, k: int | None, site: str | None) -> RecommendationList:
+        """``recs.get``, except that an invalid id is an unknown page: the
+        fallback, without asking the store about it."""
+        if is_valid_id(article_id):
+            return recs.get(article_id, k, site=site)
+        return _in_place_of(recs.site_page(site, k) if site else recs.network_page(k), article_id)
+
     @app.get(
-        "/v1/recommendations/{article_id:path}",
+        "/v1/recommendations/{article_id:recommender_text}",
         response_model=ListOut,
-        responses=page_responses,
+        responses=list_responses,
         summary="A page's list",
     )
     async def recommendations_of_page(
@@ -315,8 +407,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     ) -> Response:
         """The list published for ``article_id``; for an unknown article or an
         empty list, the site's trending mix (with ``site``), else the
-        network's, else an empty list (``fallback`` is then true)."""
-        block = recs.get(article_id, k, site=site)
+        network's, else an empty list (``fallback`` is then true, and
+        ``fallback_source`` says which)."""
+        block = page_list(article_id, k, site)
         return service.respond(request, block, ("json", site, k), "application/json", as_json)
 
     @app.get(
@@ -331,13 +424,65 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         block = recs.site_page(site, k) if site else recs.network_page(k)
         return service.respond(request, block, ("json", site, k), "application/json", as_json)
 
-    @app.get(
-        "/widget/{article_id:path}",
-        response_class=Response,
-        responses={
-            200: {"content": {"text/html": {"schema": {"type": "string"}}}},
-            **page_responses,
+    Placement = Annotated[
+        str, Query(pattern=TOKEN_PATTERN, description="Where the block sits (tracking).")
+    ]
+    fragment_responses: dict[int | str, dict[str, Any]] = {
+        200: {
+            "content": {"text/html": {"schema": {"type": "string"}}},
+            "headers": {
+                FRAGMENT_HEADER: {
+                    "description": "`1`: the answer is the block's fragment (widget.js "
+                    "inserts nothing else).",
+                    "schema": {"type": "string"},
+                }
+            },
         },
+        **list_responses,
+    }
+    events_url = service.events_url()
+
+    def fragment(
+        request: Request, article_id: str, k: int | None, site: str | None, placement: str
+    ) -> Response:
+        block = page_list(article_id, k, site)
+
+        def as_html(block: RecommendationList) -> str:
+            return render_widget(block, events_url=events_url, placement=placement)
+
+        return service.respond(
+            request,
+            block,
+            ("html", site, k, placement),
+            "text/html; charset=utf-8",
+            as_html,
+            headers={FRAGMENT_HEADER: "1"},
+        )
+
+    @app.get(
+        "/widget",
+        response_class=Response,
+        responses=fragment_responses,
+        summary="The block as an HTML fragment (the id as a parameter)",
+    )
+    async def widget_of(
+        request: Request,
+        article: Annotated[str, Query(description=id_help)],
+        k: K = None,
+        site: Site = None,
+        placement: Placement = "widget",
+    ) -> Response:
+        """The block under ``article`` (same list and fallbacks as
+        ``/v1/recommendations``): heading, then category label, linked title
+        and site name per item. Empty when there is nothing to show. What
+        ``widget.js`` asks for: as a query parameter, no id can change the
+        path asked for (a path keeps ``../``, which a browser resolves)."""
+        return fragment(request, article, k, site, placement)
+
+    @app.get(
+        "/widget/{article_id:recommender_text}",
+        response_class=Response,
+        responses=fragment_responses,
         summary="The block as an HTML fragment",
     )
     async def widget(
@@ -345,32 +490,52 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         article_id: ArticleId,
         k: K = None,
         site: Site = None,
-        placement: Annotated[
-            str, Query(pattern=TOKEN_PATTERN, description="Where the block sits (tracking).")
-        ] = "widget",
+        placement: Placement = "widget",
     ) -> Response:
-        """The block under ``article_id`` (same list and fallbacks as
-        ``/v1/recommendations``): heading, then category label, linked title
-        and site name per item. Empty when there is nothing to show."""
-        block = recs.get(article_id, k, site=site)
-        events_url = service.events_url(request)
+        """The same fragment as ``GET /widget?article=``, for a backend that
+        includes it server-side (the id percent-encoded into the path)."""
+        return fragment(request, article_id, k, site, placement)
 
-        def as_html(block: RecommendationList) -> str:
-            return render_widget(block, events_url=events_url, placement=placement)
-
-        key = ("html", site, k, placement, events_url)
-        return service.respond(request, block, key, "text/html; charset=utf-8", as_html)
-
-    def static(content: str, media_type: str) -> Callable[[Request], Response]:
-        etag = _etag(content)
+    def static(
+        content: str | Callable[[], bytes], media_type: str
+    ) -> Callable[[Request], Response]:
+        """A route serving ``content`` (or what it returns, read once when
+        first asked for) with a long cache and an ETag."""
+        loaded: list[tuple[bytes, str]] = []
 
         def serve(request: Request) -> Response:
+            if not loaded:
+                body = content() if callable(content) else content.encode()
+                loaded.append((body, _etag(hashlib.blake2b(body).hexdigest())))
+            body, etag = loaded[0]
             headers = {"ETag": etag, "Cache-Control": f"public, max-age={_STATIC_MAX_AGE}"}
             if _matches(request.headers.get("if-none-match"), etag):
                 return Response(status_code=304, headers=headers)
-            return Response(content, media_type=media_type, headers=headers)
+            return Response(body, media_type=media_type, headers=headers)
 
         return serve
+
+    # /docs: Swagger UI from the package, so that it shows without internet.
+    for name, media_type in _DOCS_ASSETS.items():
+        app.add_route(
+            f"/docs/assets/{name}",
+            static(partial(_docs_asset, name), media_type),
+            include_in_schema=False,
+        )
+
+    async def docs(request: Request) -> Response:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url=f"{root}/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/assets/favicon-32x32.png",
+            # No calls to swagger.io's online validator either.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    app.add_route("/docs", docs, include_in_schema=False)
 
     app.add_api_route(
         "/widget.js",
@@ -434,7 +599,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                 return _problem(400, f"invalid Content-Length {declared!r}")
             if int(declared) > limit:
                 return _problem(413, f"body of {declared} bytes; at most {limit} accepted")
-        body = await _read_body(request, limit)
+        try:
+            body = await _read_body(request, limit)
+        except ClientDisconnect:
+            # Gone before the end of its body (or cut off by the body time
+            # limit): nothing to store, and nobody to answer.
+            return Response(status_code=400)
         if body is None:
             return _problem(413, f"body larger than {limit} bytes")
         try:

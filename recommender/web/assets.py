@@ -8,19 +8,31 @@ Embedding, on any site::
     <div data-recommender-article="jt-070" data-recommender-site="japantoday"></div>
     <script src="https://recs.example.com/widget.js" async></script>
 
-The script fills each such element with ``GET /widget/{article_id}`` (optional
-``data-recommender-k`` and ``data-recommender-placement`` too), and binds
-every block on the page, fetched or included server-side: when half of a
-block is visible (or half of the window, for a taller block) it reports one
-``impression`` per item, and a click on
-an item reports a ``click``, both to the ``data-rec-events`` URL the fragment
-names. Reports are sent as ``text/plain`` JSON with ``navigator.sendBeacon``
-(a simple cross-origin request, no CORS preflight, and delivered even when
-the click navigates away). ``session`` is a random id per page view; no
-cookie or storage is used.
+The script fills each such element with ``GET /widget?article={article_id}``
+(optional ``data-recommender-k`` and ``data-recommender-placement`` too), and
+binds every block on the page, fetched or included server-side: when half of
+a block is visible (or half of the window, for a taller block) it reports one
+``impression`` per item, and a click on an item reports a ``click``, both to
+the ``data-rec-events`` URL the fragment names (resolved against the script's
+own address when relative). Reports are sent as ``text/plain`` JSON with
+``navigator.sendBeacon`` (a simple cross-origin request, no CORS preflight,
+and delivered even when the click navigates away). ``session`` is a random
+id per page view; no cookie or storage is used.
+
+The page's markup names the article, so the id is untrusted: it travels as a
+query parameter (in a path, ``..`` and ``%2e%2e`` survive encoding and the
+browser resolves them, so an id could make the script fetch another
+endpoint), and the script inserts an answer only when it is the service's
+fragment: a ``200`` with ``Content-Type: text/html``, the
+:data:`FRAGMENT_HEADER` marker, and one ``section.rec-block`` as its content
+(parsed in an inert ``<template>`` first).
 """
 
 from __future__ import annotations
+
+#: Response header marking the block's fragment (value ``1``); exposed to
+#: scripts by CORS, checked by ``widget.js`` before it inserts an answer.
+FRAGMENT_HEADER = "X-Recommender-Fragment"
 
 WIDGET_JS = """\
 /* recommender widget: "A mix of what's trending on our other sites". */
@@ -61,8 +73,20 @@ WIDGET_JS = """\
     return event;
   }
 
+  function eventsEndpoint(block) {
+    /* Absolute (the service's public URL), or relative to this script. */
+    var named = block.getAttribute("data-rec-events");
+    if (!named) return "";
+    try {
+      var url = new URL(named, base);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : "";
+    } catch (e) {
+      return "";
+    }
+  }
+
   function bind(block) {
-    var endpoint = block.getAttribute("data-rec-events");
+    var endpoint = eventsEndpoint(block);
     if (!endpoint || block.getAttribute("data-rec-bound")) return;
     block.setAttribute("data-rec-bound", "1");
     var links = block.querySelectorAll("a[data-rec-article]");
@@ -90,25 +114,39 @@ WIDGET_JS = """\
     observer.observe(block);
   }
 
+  function isFragment(response) {
+    /* Only the service's own fragment: never JSON, an error page or a redirect's target. */
+    var type = (response.headers.get("Content-Type") || "").split(";")[0].trim().toLowerCase();
+    return response.status === 200 && type === "text/html" &&
+      response.headers.get("X-Recommender-Fragment") === "1";
+  }
+
   function fill(slot) {
     var id = slot.getAttribute("data-recommender-article");
     if (!id || slot.getAttribute("data-rec-filled")) return;
     slot.setAttribute("data-rec-filled", "1");
+    /* The id is a query parameter: no value of it (../, %2e%2e/, ?, #) changes the path. */
     var params = new URLSearchParams();
+    params.set("article", id);
     ["site", "k", "placement"].forEach(function (name) {
       var value = slot.getAttribute("data-recommender-" + name);
       if (value) params.set(name, value);
     });
-    var query = params.toString();
-    var url = base + "widget/" + encodeURIComponent(id).replace(/%2F/g, "/") +
-      (query ? "?" + query : "");
-    fetch(url, { mode: "cors", credentials: "omit" })
-      .then(function (response) { return response.ok ? response.text() : ""; })
+    var url = new URL("widget", base);
+    url.search = params.toString();
+    fetch(url.href, { mode: "cors", credentials: "omit" })
+      .then(function (response) { return isFragment(response) ? response.text() : ""; })
       .then(function (html) {
         if (!html) return;
-        slot.innerHTML = html;  /* the service escapes every value in the fragment */
-        var block = slot.querySelector(".rec-block");
-        if (block) bind(block);
+        /* Parsed inert first; the service escapes every value in the fragment. */
+        var template = document.createElement("template");
+        template.innerHTML = html;
+        var content = template.content;
+        var block = content.firstElementChild;
+        if (content.children.length !== 1 || !block.matches("section.rec-block")) return;
+        slot.textContent = "";
+        slot.appendChild(document.importNode(block, true));
+        bind(slot.querySelector(".rec-block"));
       })
       .catch(function () {});
   }

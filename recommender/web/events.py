@@ -17,6 +17,15 @@ The columns are those of the Event contract (``ts``, ``kind``,
 Only ``impression`` and ``click`` are accepted: pageviews (what makes an
 article trend) come from the sites' own analytics exports, so that posting
 to a public endpoint cannot push an article up.
+
+Ids follow :mod:`recommender.ids` (no control characters, C1 included, no
+line or paragraph separators, no surrounding whitespace). The spool is also
+opened in spreadsheets, which run a cell starting with ``=``, ``+``, ``-``,
+``@``, a tab or a carriage return as a formula: such a cell is written with
+a leading ``'`` (the usual neutralisation, which spreadsheets show as text),
+and so is a cell that itself starts with ``'``, so that :func:`unescape_cell`
+(what :func:`read_spool` and the batch's :func:`recommender.ingest.read_events`
+apply; see :mod:`recommender.spool`) gives back exactly what was accepted.
 """
 
 from __future__ import annotations
@@ -33,9 +42,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from recommender.errors import RecommenderError
+from recommender.ids import MAX_ID_LENGTH, id_problem
+from recommender.spool import SPOOL_COLUMNS, escape_cell, unescape_cell
 
 _log = logging.getLogger(__name__)
 
@@ -43,12 +54,30 @@ _log = logging.getLogger(__name__)
 #: impressions in one request).
 MAX_EVENTS_PER_REQUEST = 100
 
-#: Columns of the spool files, in order (the Event contract's).
-SPOOL_COLUMNS = ("ts", "kind", "article_id", "source_article_id", "placement", "session")
 
-# Ids are free text in the Event contract, but never control characters.
+def _valid_id(value: str) -> str:
+    problem = id_problem(value)
+    if problem is not None:
+        raise ValueError(f"not a valid id: {problem}")
+    return value
+
+
+# recommender.ids' rule as the OpenAPI spec states it, portable to other regex
+# engines: a surrogate range is refused by Rust's (jsonschema-rs,
+# pydantic-core), and `\s` means different characters to different engines,
+# so here the whitespace is spelled out (what str.strip() strips that the
+# excluded ranges do not already hold). Surrogates cannot come in UTF-8 text.
+_NOT_IN_ID = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+_SPACE = r" \xa0\u1680\u2000-\u200a\u202f\u205f\u3000"
+SCHEMA_ID_PATTERN = rf"^[^{_NOT_IN_ID}{_SPACE}](?:[^{_NOT_IN_ID}]*[^{_NOT_IN_ID}{_SPACE}])?$"
+
+# Ids are free text in the Event contract, within recommender.ids' rule: the
+# validator applies it (id_problem), the pattern documents it.
 _Id = Annotated[
-    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")
+    str,
+    StringConstraints(min_length=1, max_length=MAX_ID_LENGTH),
+    AfterValidator(_valid_id),
+    Field(json_schema_extra={"pattern": SCHEMA_ID_PATTERN}),
 ]
 _Token = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
@@ -87,6 +116,17 @@ class EventBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     events: list[WidgetEvent] = Field(min_length=1, max_length=MAX_EVENTS_PER_REQUEST)
+
+
+def read_spool(path: str | Path) -> list[tuple[str, ...]]:
+    """The rows of one spool file, as :func:`spool_rows` made them (header
+    checked and left out; cells unescaped)."""
+    with Path(path).open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or tuple(header) != SPOOL_COLUMNS:
+            raise SpoolError(f"{path}: not an events spool file (header {header!r})")
+        return [tuple(unescape_cell(cell) for cell in row) for row in reader]
 
 
 def spool_rows(batch: EventBatch, received: datetime) -> list[tuple[str, ...]]:
@@ -165,7 +205,7 @@ class EventSpool:
                 with temporary.open("w", newline="", encoding="utf-8") as handle:
                     writer = csv.writer(handle)
                     writer.writerow(SPOOL_COLUMNS)
-                    writer.writerows(rows)
+                    writer.writerows([escape_cell(cell) for cell in row] for row in rows)
                     handle.flush()
                     os.fsync(handle.fileno())
                 os.replace(temporary, final)

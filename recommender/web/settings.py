@@ -43,6 +43,14 @@ class ServiceSettings:
     events_flush_size : ... and as soon as this many are buffered.
     events_max_buffered : events held in memory at most while the folder
         cannot be written (then requests get 503).
+    header_timeout_seconds : a request's head (request line and headers) must
+        arrive within this delay of the connection's start (or, on a
+        kept-alive connection, of the request's first byte); else 408 and the
+        connection is closed (see :mod:`recommender.web.server`).
+    body_timeout_seconds : a request's body must arrive within this delay of
+        its head; else 408 (or, once answered, the connection is closed).
+    keep_alive_seconds : an idle kept-alive connection is closed after this
+        delay (uvicorn's ``timeout_keep_alive``).
     """
 
     store_url: str
@@ -60,6 +68,9 @@ class ServiceSettings:
     events_flush_seconds: float = 2.0
     events_flush_size: int = 1_000
     events_max_buffered: int = 100_000
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 10.0
+    keep_alive_seconds: int = 5
 
     def __post_init__(self) -> None:
         problems = []
@@ -74,7 +85,13 @@ class ServiceSettings:
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("events_rate_per_second", "events_flush_seconds"):
+        for name in (
+            "events_rate_per_second",
+            "events_flush_seconds",
+            "header_timeout_seconds",
+            "body_timeout_seconds",
+            "keep_alive_seconds",
+        ):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be > 0 seconds, got {getattr(self, name)}")
         for name in ("refresh_seconds", "max_age_seconds"):

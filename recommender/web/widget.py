@@ -27,12 +27,17 @@ render the block without the HTTP service.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from jinja2 import Environment, StrictUndefined
 
+from recommender.ids import is_valid_id
 from recommender.lists import HEADING, NETWORK_PAGE, RecommendationList
 from recommender.serving import is_http_url
+
+# A relative events URL: path segments of plain characters (no scheme, no host).
+_RELATIVE_URL = re.compile(r"^/?[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*/?$")
 
 #: The block's heading, as on the seed page.
 
@@ -40,8 +45,8 @@ from recommender.serving import is_http_url
 TRACKING_PARAMETERS = ("utm_source", "utm_medium", "utm_campaign", "utm_content")
 
 _TEMPLATE = """\
-<section class="rec-block" data-rec-source="{{ source_id }}" data-rec-run="{{ run_id }}" \
-data-rec-placement="{{ placement }}"\
+<section class="rec-block"{% if source_id %} data-rec-source="{{ source_id }}"{% endif %} \
+data-rec-run="{{ run_id }}" data-rec-placement="{{ placement }}"\
 {% if events_url %} data-rec-events="{{ events_url }}"{% endif %}>
 <h2 class="rec-heading">{{ heading }}</h2>
 <ol class="rec-items">
@@ -67,9 +72,9 @@ def tracked_url(url: str, *, source_site: str | None, source_id: str, placement:
 
     ``utm_source``: the site of the page showing the block (``network`` when
     unknown); ``utm_medium``: ``recommendations``; ``utm_campaign``: the
-    placement; ``utm_content``: the page's article id. The URL's own query and
-    fragment are kept as they were, except earlier values of these four
-    parameters, which are replaced.
+    placement; ``utm_content``: the page's article id (left out when
+    ``source_id`` is empty). The URL's own query and fragment are kept as they
+    were, except earlier values of these four parameters, which are replaced.
     """
     parts = urlsplit(url)
     kept = [
@@ -77,14 +82,14 @@ def tracked_url(url: str, *, source_site: str | None, source_id: str, placement:
         for pair in parts.query.split("&")
         if pair and pair.split("=", 1)[0] not in TRACKING_PARAMETERS
     ]
-    ours = urlencode(
-        {
-            "utm_source": source_site or NETWORK_PAGE,
-            "utm_medium": "recommendations",
-            "utm_campaign": placement,
-            "utm_content": source_id,
-        }
-    )
+    tracking = {
+        "utm_source": source_site or NETWORK_PAGE,
+        "utm_medium": "recommendations",
+        "utm_campaign": placement,
+    }
+    if source_id:
+        tracking["utm_content"] = source_id
+    ours = urlencode(tracking)
     return urlunsplit(parts._replace(query="&".join([*kept, ours])))
 
 
@@ -97,10 +102,16 @@ def render_widget(
 ) -> str:
     """The HTML fragment of ``block`` ("" when it has no item to show).
 
-    ``events_url``: absolute URL of the service's ``POST /v1/events``; when
-    given, ``widget.js`` reports the block's impressions and clicks there.
-    ``placement``: where on the page the block sits (tracking only).
+    ``events_url``: URL of the service's ``POST /v1/events``, absolute
+    (http or https) or relative to the address ``widget.js`` was loaded from;
+    when given, ``widget.js`` reports the block's impressions and clicks
+    there. ``placement``: where on the page the block sits (tracking only).
+
+    A ``block`` served for an invalid page id (see :mod:`recommender.ids`;
+    the service answers those with a fallback) names no source page: the
+    events endpoint would refuse it, and a link should not carry it.
     """
+    source_id = block.source_id if is_valid_id(block.source_id) else ""
     items = [
         {
             "article_id": item.article_id,
@@ -108,7 +119,7 @@ def render_widget(
             "title": item.title,
             "site_name": item.site_name,
             "href": tracked_url(
-                item.url, source_site=block.site, source_id=block.source_id, placement=placement
+                item.url, source_site=block.site, source_id=source_id, placement=placement
             ),
         }
         for item in block.items
@@ -117,10 +128,14 @@ def render_widget(
     if not items:
         return ""
     return _template.render(
-        source_id=block.source_id,
+        source_id=source_id,
         run_id=block.run_id,
         placement=placement,
-        events_url=events_url if events_url and is_http_url(events_url) else None,
+        events_url=events_url if _is_events_url(events_url) else None,
         heading=heading,
         items=items,
     )
+
+
+def _is_events_url(url: str | None) -> bool:
+    return bool(url) and (is_http_url(url) or bool(_RELATIVE_URL.match(url or "")))

@@ -17,6 +17,7 @@ import uvicorn
 from recommender.lists import NETWORK_PAGE, Item, RecommendationList, RunInfo, site_page_id
 from recommender.store import open_store
 from recommender.web import ServiceSettings, create_app
+from tests.postgres_server import fresh_url, require_postgres
 
 SITES = {
     "japantoday": "JapanToday",
@@ -90,6 +91,18 @@ def store_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def postgres_store_url() -> Iterator[str]:
+    """A PostgreSQL store (a schema of its own) with the same run published;
+    skips with the reason when there is no server."""
+    require_postgres()
+    url = fresh_url()
+    publish(url, "run-01")
+    yield url
+    store = open_store(url)
+    store.drop()
+
+
+@pytest.fixture
 def settings(store_url: str, tmp_path: Path) -> ServiceSettings:
     return ServiceSettings(
         store_url=store_url,
@@ -103,12 +116,14 @@ def settings(store_url: str, tmp_path: Path) -> ServiceSettings:
 class LiveServer:
     """The app under uvicorn in a thread, on a free port of 127.0.0.1."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, **options: Any) -> None:
         # IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say TCP.
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="on", **options
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True

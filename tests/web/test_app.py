@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
+from recommender.ids import is_valid_id
 from recommender.ingest import read_events
 from recommender.lists import site_page_id
 from recommender.store import open_store
 from recommender.web import ServiceSettings, create_app
+from recommender.web.assets import FRAGMENT_HEADER
 from tests.web.conftest import SEED_BLOCK, SITES, make_client, publish
 from tests.web.test_widget import Block
 
@@ -22,7 +26,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def stored(store_url: str, source_id: str) -> dict:
-    block = open_store(store_url).get(source_id)
+    store = open_store(store_url)
+    try:
+        block = store.get(source_id)
+    finally:
+        store.close()
     assert block is not None
     return block.to_dict()
 
@@ -149,7 +157,7 @@ def test_the_widget_fragment_shows_the_block(client) -> None:
         (category, title, SITES[site]) for category, title, site in SEED_BLOCK
     ]
     attributes = dict(block.attributes)
-    assert attributes["data-rec-events"] == "http://testserver/v1/events"
+    assert attributes["data-rec-events"] == "v1/events"
     assert attributes["data-rec-placement"] == "below-article"
     assert all("utm_campaign=below-article" in r["href"] for r in block.rows)
     etag = response.headers["etag"]
@@ -182,6 +190,7 @@ def test_script_and_styles_are_served_with_long_cache(client) -> None:
     script = client.get("/widget.js")
     assert script.headers["content-type"] == "text/javascript; charset=utf-8"
     assert "sendBeacon" in script.text and "data-recommender-article" in script.text
+    assert f'response.headers.get("{FRAGMENT_HEADER}") === "1"' in script.text
     assert script.headers["cache-control"] == "public, max-age=3600"
     assert (
         client.get("/widget.js", headers={"If-None-Match": script.headers["etag"]}).status_code
@@ -287,6 +296,7 @@ def test_openapi_documents_every_endpoint(client) -> None:
     assert set(spec["paths"]) == {
         "/v1/recommendations/{article_id}",
         "/v1/trending",
+        "/widget",
         "/widget/{article_id}",
         "/widget.js",
         "/widget.css",
@@ -340,3 +350,166 @@ print(json.dumps({{"statuses": statuses, "heavy": heavy, "opened": opened}}))
         "heavy": [],
         "opened": [],
     }
+
+
+# -- untrusted ids, hosts and the documentation ---------------------------------------
+
+#: Ids no page can have (recommender.ids): NUL, C1 controls, line and paragraph
+#: separators, DEL, leading or trailing whitespace, and ids far over the limit.
+INVALID_IDS = [
+    "a\x00b",
+    "a\nb",
+    "\r",
+    "a\x85b",
+    "a\x9fb",
+    "a\u2028b",
+    "a\u2029b",
+    "\x7f",
+    " jt-1",
+    "jt-1\t",
+    "a" * 257,
+    "j" * 5000,
+]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_url(request: pytest.FixtureRequest) -> str:
+    """The published run in SQLite, then in PostgreSQL (skipped without a server)."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("store_url")
+    return request.getfixturevalue("postgres_store_url")
+
+
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every source id the service asks a store (SQLite or PostgreSQL) for."""
+    from recommender.store._sql import SQLStore
+
+    seen: list[str] = []
+    original = SQLStore.get
+
+    def spy(self: SQLStore, source_id: str):  # type: ignore[no-untyped-def]
+        seen.append(source_id)
+        return original(self, source_id)
+
+    monkeypatch.setattr(SQLStore, "get", spy)
+    return seen
+
+
+def id_requests(article_id: str, site: str | None) -> list[tuple[str, dict[str, str]]]:
+    """The same page asked through each route that takes an article id."""
+    params = {"site": site} if site else {}
+    path_id = quote(article_id, safe="")
+    return [
+        (f"/v1/recommendations/{path_id}", params),
+        (f"/widget/{path_id}", params),
+        ("/widget", {"article": article_id, **params}),
+    ]
+
+
+@pytest.mark.parametrize("site", ["japantoday", None])
+@pytest.mark.parametrize("article_id", INVALID_IDS, ids=lambda a: repr(a[:12]))
+def test_an_invalid_id_is_an_unknown_page(
+    backend_url: str, tmp_path: Path, asked: list[str], article_id: str, site: str | None
+) -> None:
+    # A long refresh delay: a store marked unavailable by a failed read stays
+    # so, and /healthz would show it.
+    settings = ServiceSettings(
+        store_url=backend_url,
+        events_dir=tmp_path / "events",
+        sites=SITES,
+        refresh_seconds=3600,
+    )
+    fallback = stored(backend_url, site_page_id(site) if site else "network")
+    titles = [item["title"] for item in fallback["items"]]
+    with make_client(create_app(settings)) as client:
+        for path, params in id_requests(article_id, site):
+            response = client.get(path, params=params)
+            assert response.status_code == 200, (path, response.text[:200])
+            if path.startswith("/v1/"):
+                body = response.json()
+                assert body["fallback"] is True
+                assert body["fallback_source"] == ("site" if site else "network")
+                assert body["items"] == fallback["items"]
+                assert body["source_id"] == article_id
+            else:
+                block = Block(response.text)
+                assert [row["title"] for row in block.rows] == titles
+                # The block names no source the events endpoint would refuse.
+                assert "data-rec-source" not in dict(block.attributes)
+                assert all("utm_content" not in row["href"] for row in block.rows)
+        health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["store_available"] is True, health
+    assert asked and all(is_valid_id(source) for source in asked), asked
+
+
+def test_the_widget_takes_the_id_as_a_query_parameter(client) -> None:
+    by_query = client.get("/widget", params={"article": "jt-1", "placement": "below-article"})
+    by_path = client.get("/widget/jt-1", params={"placement": "below-article"})
+    assert by_query.status_code == by_path.status_code == 200
+    assert by_query.text == by_path.text and Block(by_query.text).rows
+    assert by_query.headers["content-type"] == "text/html; charset=utf-8"
+    assert by_query.headers["x-recommender-fragment"] == "1"
+    assert by_query.headers["etag"] == by_path.headers["etag"]
+    # Ids that would change a path are only ids here: an unknown page's fallback.
+    for article_id in ("../v1/recommendations/jt-1", "%2e%2e/v1/trending", "a?b=c#d", "/"):
+        response = client.get("/widget", params={"article": article_id, "site": "japantoday"})
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+        assert [r["title"] for r in Block(response.text).rows] == [t for _, t, _ in SEED_BLOCK[2:]]
+    missing = client.get("/widget")
+    assert missing.status_code == 422 and "query.article" in missing.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/widget/jt-1", "/widget?article=jt-1", "/widget/jt-404", "/v1/recommendations/jt-1"],
+)
+def test_the_host_header_never_steers_an_answer(client, path: str) -> None:
+    headers = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    response = client.get(path, headers=headers)
+    assert response.status_code == 200 and response.headers["cache-control"].startswith("public")
+    assert "evil.example" not in response.text
+    assert all("evil.example" not in value for value in response.headers.values())
+    if path.startswith("/widget"):
+        # Relative: widget.js resolves it against its own address.
+        assert dict(Block(response.text).attributes)["data-rec-events"] == "v1/events"
+        plain = client.get(path)
+        assert plain.text == response.text and plain.headers["etag"] == response.headers["etag"]
+
+
+def test_the_json_says_which_fallback_was_served(client, tmp_path: Path) -> None:
+    cases = {
+        "/v1/recommendations/jt-1": (False, ""),
+        "/v1/recommendations/jt-404?site=japantoday": (True, "site"),
+        "/v1/recommendations/jt-404": (True, "network"),
+        "/v1/trending?site=japantoday": (False, ""),
+    }
+    for path, (fallback, source) in cases.items():
+        body = client.get(path).json()
+        assert (body["fallback"], body["fallback_source"]) == (fallback, source), path
+    spec = client.get("/openapi.json").json()["components"]["schemas"]["ListOut"]
+    assert "fallback_source" in spec["required"]
+    assert spec["properties"]["fallback_source"]["enum"] == ["site", "network", "empty", ""]
+    empty = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    open_store(empty).close()
+    nothing = ServiceSettings(store_url=empty, events_dir=tmp_path / "ev", refresh_seconds=0)
+    with make_client(create_app(nothing)) as bare:
+        body = bare.get("/v1/recommendations/jt-1").json()
+    assert (body["fallback"], body["fallback_source"]) == (True, "empty")
+
+
+def test_the_docs_need_nothing_from_the_internet(client) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200 and "SwaggerUIBundle" in page.text
+    assert not re.search(r"https?://", page.text), "an absolute URL in /docs"
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert all(url.startswith("/") and not url.startswith("//") for url in assets), assets
+    assert len(assets) == 3  # the script, the stylesheet, the icon
+    types = {client.get(url).headers["content-type"].split(";")[0] for url in assets}
+    for url in assets:
+        assert client.get(url).status_code == 200, url
+    assert types == {"text/javascript", "text/css", "image/png"}
+    script = next(url for url in assets if url.endswith(".js"))
+    assert "SwaggerUIBundle" in client.get(script).text
+    assert client.get("/redoc").status_code == 404  # ReDoc would load from a CDN

@@ -10,23 +10,28 @@ and the Playwright driver from the test extra; nothing is installed here.
 
 from __future__ import annotations
 
+import html
+import os
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pandas as pd
 import pytest
 
 from recommender.ingest import read_events
-from tests.web.conftest import SEED_BLOCK, SITES, LiveServer
+from recommender.lists import RunInfo
+from recommender.store import open_store
+from tests.web.conftest import SEED_BLOCK, SITES, LiveServer, network_lists, page
 
 CHROMIUM = Path("/usr/bin/chromium")
-REPO = Path(__file__).resolve().parents[2]
-SCREENSHOT = REPO / "var" / "test-artifacts" / "widget-browser.png"
+#: The screenshot goes to the test's temporary folder (tests never write into the
+#: repository); set this variable to a folder to keep it.
+SCREENSHOT_DIR_ENV = "RECOMMENDER_TEST_ARTIFACTS"
 
 pytestmark = [
     pytest.mark.slow,
@@ -78,10 +83,16 @@ class PublisherSite:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                # /ARTICLE, or /below/ARTICLE for the block far below the fold.
-                below, _, article = self.path.strip("/").rpartition("/")
+                # /ARTICLE, /below/ARTICLE for the block far below the fold, or
+                # /page?article=ID for any id (the page's markup is the publisher's).
+                parts = urlsplit(self.path)
+                below, _, article = parts.path.strip("/").rpartition("/")
+                if article == "page":
+                    article = parse_qs(parts.query)["article"][0]
                 spacer = '<div style="height: 3000px"></div>' if below == "below" else ""
-                body = ARTICLE_PAGE.format(article=article, service=service, spacer=spacer)
+                body = ARTICLE_PAGE.format(
+                    article=html.escape(article, quote=True), service=service, spacer=spacer
+                )
                 body = body.encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -139,7 +150,9 @@ def wait_for(condition: Callable[[], pd.DataFrame], what: str, timeout: float = 
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def test_a_reader_sees_the_block_and_a_click_is_stored(browser_page, settings) -> None:
+def test_a_reader_sees_the_block_and_a_click_is_stored(
+    browser_page, settings, tmp_path: Path
+) -> None:
     page, site_url, external = browser_page
     page.goto(f"{site_url}/jt-1")
     page.wait_for_selector("#recs .rec-item")
@@ -157,8 +170,10 @@ def test_a_reader_sees_the_block_and_a_click_is_stored(browser_page, settings) -
     ]
     styled = page.eval_on_selector("#recs .rec-items", "el => getComputedStyle(el).display")
     assert styled == "grid"  # widget.css was loaded from the service
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    screenshot = Path(os.environ.get(SCREENSHOT_DIR_ENV) or tmp_path) / "widget-browser.png"
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.read_bytes().startswith(b"\x89PNG")
 
     def events(kind: str) -> pd.DataFrame:
         frame = read_events(settings.events_dir / "*.csv").valid
@@ -214,3 +229,83 @@ def test_impressions_wait_until_the_block_is_seen(browser_page, settings) -> Non
         lambda: read_events(settings.events_dir / "*.csv").valid, "impressions after scrolling"
     )
     assert seen["kind"].tolist() == ["impression"] * len(SEED_BLOCK)
+
+
+#: A list whose titles and labels run script when inserted as HTML unescaped
+#: (as the JSON endpoint's answer would be).
+SCRIPTED_BLOCK = [
+    ("<img src=x onerror=alert(document.domain)>", "<img src=x onerror=alert(1)>", "savvytokyo"),
+    ("Food", "<svg onload=alert(2)>", "gaijinpot-blog"),
+]
+
+#: Ids from a page's markup that try to make widget.js fetch another endpoint.
+PATH_CHANGING_IDS = [
+    "../v1/recommendations/scripted",
+    "../v1/recommendations/jt-070",
+    "%2e%2e/v1/recommendations/scripted",
+    ".%2e/v1/recommendations/scripted",
+    "..%2fv1%2frecommendations%2fscripted",
+    "../../v1/recommendations/scripted?site=japantoday",
+    "..",
+    "scripted?x=#",
+    "jt-1#../v1/recommendations/scripted",
+    "a?article=../v1/recommendations/scripted",
+    "../v1/trending?k=5#" + "x" * 4000,
+]
+
+
+@pytest.fixture
+def scripted_run(settings) -> None:
+    """A run in which the page ``scripted`` has titles that run script as HTML."""
+    store = open_store(settings.store_url)
+    lists = [*network_lists("run-02"), page("scripted", "run-02", SCRIPTED_BLOCK, "japantoday")]
+    store.publish(lists, RunInfo("run-02", "2021-03-08T00:00:00+00:00"))
+    store.close()
+
+
+@pytest.mark.parametrize("article_id", PATH_CHANGING_IDS, ids=lambda a: a[:40])
+def test_no_id_makes_the_script_insert_anything_but_the_block(
+    browser_page, scripted_run, article_id: str
+) -> None:
+    page_, site_url, external = browser_page
+    dialogs: list[str] = []
+    page_.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    fragments: list[str] = []
+    page_.on(
+        "response",
+        lambda response: fragments.append(response.url) if "/widget?" in response.url else None,
+    )
+    page_.goto(f"{site_url}/page?{urlencode({'article': article_id})}")
+    page_.wait_for_load_state("networkidle")
+    page_.wait_for_timeout(300)  # time for an injected handler to have fired
+    assert dialogs == []
+    assert page_.evaluate("window.pwned") is None
+    text = page_.inner_text("#recs")
+    assert '"run_id"' not in text and '"items"' not in text and "{" not in text
+    assert page_.locator("#recs img, #recs svg, #recs script").count() == 0
+    # The id is an unknown page: the block shows the site's fallback.
+    page_.wait_for_selector("#recs .rec-item", timeout=10_000)
+    titles = page_.eval_on_selector_all("#recs .rec-title", "els => els.map(a => a.textContent)")
+    assert titles == [title for _, title, _ in SEED_BLOCK[2:]]
+    assert [parse_qs(urlsplit(url).query)["article"] for url in fragments] == [[article_id]]
+    assert external == []
+
+
+def test_a_very_long_id_gets_the_fallback_block(browser_page) -> None:
+    page_, site_url, _ = browser_page
+    page_.goto(f"{site_url}/page?{urlencode({'article': 'j' * 3000})}")
+    page_.wait_for_selector("#recs .rec-item", timeout=10_000)
+    titles = page_.eval_on_selector_all("#recs .rec-title", "els => els.map(a => a.textContent)")
+    assert titles == [title for _, title, _ in SEED_BLOCK[2:]]
+    assert page_.get_attribute("#recs .rec-block", "data-rec-source") is None
+
+
+def test_the_api_docs_show_without_internet(browser_page, live_service) -> None:
+    page_, _, external = browser_page
+    page_.goto(f"{live_service.url}/docs")
+    page_.wait_for_selector(".opblock", timeout=10_000)
+    paths = page_.eval_on_selector_all(
+        ".opblock-summary-path", "els => els.map(e => e.textContent.replace(/\\u200b/g, ''))"
+    )
+    assert {"/v1/recommendations/{article_id}", "/widget", "/v1/events", "/healthz"} <= set(paths)
+    assert external == []  # nothing from a CDN, nothing to an online validator

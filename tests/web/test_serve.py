@@ -12,7 +12,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from recommender.cli import cli
 from recommender.ingest import read_events
 from tests.web.conftest import publish
 
@@ -123,3 +125,31 @@ def test_load_with_a_run_published_half_way(tmp_path: Path) -> None:
     assert old > 0 and new > 0, result["per_run"]  # both runs served, the switch seen
     assert old + new == result["requests"] > 500
     assert done.returncode == 0
+
+
+@pytest.mark.parametrize("module", ["uvicorn", "fastapi", "jinja2"])
+def test_serve_without_the_web_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, module: str
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` now fails
+    # A store that is not there: were the check missing, serve would stop at it (exit 4).
+    result = CliRunner().invoke(cli, ["serve", "--store", str(tmp_path / "none.sqlite")])
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert "`recommender serve` needs the web extra" in lines[0]
+    assert f"{module} not installed" in lines[0]
+    assert "pip install 'recommender[web]'" in lines[0]
+
+
+def test_serve_help_documents_the_time_limits() -> None:
+    result = CliRunner().invoke(cli, ["serve", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    for option, default in [
+        ("--header-timeout", "10"),
+        ("--body-timeout", "10"),
+        ("--keep-alive-timeout", "5"),
+    ]:
+        assert re.search(rf"{option} SECONDS .*?\[default: {default}(\.0)?[;\]]", text), option

@@ -24,6 +24,9 @@ def test_settings_round_trip_through_json(tmp_path: Path) -> None:
         sites=SITES,
         public_url="https://recs.example.com",
         events_burst=7,
+        header_timeout_seconds=2.5,
+        body_timeout_seconds=4.0,
+        keep_alive_seconds=3,
     )
     assert ServiceSettings.from_json(settings.to_json()) == settings
 
@@ -36,6 +39,9 @@ def test_settings_round_trip_through_json(tmp_path: Path) -> None:
         ({"max_age_seconds": -1}, "max_age_seconds must be >= 0 seconds, got -1"),
         ({"public_url": "recs.example.com"}, "public_url must be an http(s) URL"),
         ({"sites": {"Bad Key": "x"}}, "site keys must match"),
+        ({"header_timeout_seconds": 0}, "header_timeout_seconds must be > 0 seconds, got 0"),
+        ({"body_timeout_seconds": -1.5}, "body_timeout_seconds must be > 0 seconds, got -1.5"),
+        ({"keep_alive_seconds": 0}, "keep_alive_seconds must be > 0 seconds, got 0"),
     ],
 )
 def test_bad_settings_name_the_field(tmp_path: Path, changes: dict, message: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -114,9 +115,30 @@ def test_nothing_to_show_gives_an_empty_fragment() -> None:
     assert render_widget(only_bad) == ""
 
 
-def test_an_events_url_that_is_not_http_is_left_out() -> None:
-    html = render_widget(page("jt-1", "run-01", SEED_BLOCK), events_url="javascript:alert(1)")
-    assert "data-rec-events" not in html and "javascript" not in html
+@pytest.mark.parametrize(
+    "events_url", ["javascript:alert(1)", "//evil.example/v1/events", "data:,x", "v1/ev ents"]
+)
+def test_an_events_url_that_is_not_http_is_left_out(events_url: str) -> None:
+    html = render_widget(page("jt-1", "run-01", SEED_BLOCK), events_url=events_url)
+    assert "data-rec-events" not in html and "evil" not in html and "javascript" not in html
+
+
+@pytest.mark.parametrize("events_url", ["v1/events", "/recs/v1/events", "../v1/events"])
+def test_a_relative_events_url_is_kept_for_widget_js_to_resolve(events_url: str) -> None:
+    html = render_widget(page("jt-1", "run-01", SEED_BLOCK), events_url=events_url)
+    assert ("data-rec-events", events_url) in Block(html).attributes
+
+
+@pytest.mark.parametrize("source_id", ["a\x00b", "a\u2028b", " jt-1", "x" * 257])
+def test_a_block_for_an_invalid_page_id_names_no_source(source_id: str) -> None:
+    block = page("site:japantoday", "run-01", SEED_BLOCK, "japantoday").as_fallback_for(source_id)
+    html = render_widget(block, events_url="v1/events")
+    parsed = Block(html)
+    assert len(parsed.rows) == len(SEED_BLOCK)
+    assert "data-rec-source" not in dict(parsed.attributes)
+    for row in parsed.rows:
+        query = parse_qs(urlsplit(row["href"]).query)
+        assert "utm_content" not in query and query["utm_source"] == ["japantoday"]
 
 
 _text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=40)
