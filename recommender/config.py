@@ -19,13 +19,15 @@ Example::
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
 import tomllib
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeGuard, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -308,8 +310,51 @@ def _format_validation_error(path: Path | str, error: ValidationError) -> str:
     lines = [f"{path}: invalid configuration ({error.error_count()} problem(s))"]
     for problem in error.errors():
         location = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        lines.append(f"  {location}: {problem['msg']}")
+        message = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            message = _unknown_key_message(problem["loc"])
+        lines.append(f"  {location}: {message}")
     return "\n".join(lines)
+
+
+def _unknown_key_message(loc: tuple[int | str, ...]) -> str:
+    """``unknown key; did you mean 'half_life_hours'?`` (or the keys the
+    section knows, when none is close) for an extra key at ``loc``."""
+    known = _known_keys(loc[:-1])
+    if not known:
+        return "unknown key"
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key; did you mean {close[0]!r}?"
+    return f"unknown key; known keys: {', '.join(known)}"
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys of the section at ``loc`` (e.g. ``("trending",)``,
+    ``("sites", "savvytokyo")``, ``("mix", "weights")``); [] when unknown."""
+    kind: Any = Config
+    for part in loc:
+        kind = _unwrap_optional(kind)
+        if get_origin(kind) is dict:  # a table of sections: ``part`` is its key
+            kind = get_args(kind)[1]
+        elif _is_section(kind) and str(part) in kind.model_fields:
+            kind = kind.model_fields[str(part)].annotation
+        else:
+            return []
+    kind = _unwrap_optional(kind)
+    return list(kind.model_fields) if _is_section(kind) else []
+
+
+def _is_section(kind: Any) -> TypeGuard[type[BaseModel]]:
+    return isinstance(kind, type) and issubclass(kind, BaseModel)
+
+
+def _unwrap_optional(kind: Any) -> Any:
+    """``X`` for ``X | None``; anything else as it is."""
+    args = [arg for arg in get_args(kind) if arg is not type(None)]
+    if get_origin(kind) in (Union, UnionType) and len(args) == 1:
+        return args[0]
+    return kind
 
 
 def parse_config(
@@ -358,6 +403,14 @@ def resolve_store_url(url: str, base_dir: Path) -> str:
     return f"sqlite:///{path}"
 
 
+#: How the ``recommender`` command finds its config, for a message about a missing one.
+HOW_TO_PASS_A_CONFIG = (
+    "pass one with -c PATH (or --config PATH), set $RECOMMENDER_CONFIG, or put a "
+    "recommender.toml in the current folder; data/sample.toml in the repository is a "
+    "commented example"
+)
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a TOML config file; raise :class:`ConfigError` naming
     the file and each bad field."""
@@ -366,7 +419,7 @@ def load_config(path: str | Path) -> Config:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(f"{path}: config file not found; {HOW_TO_PASS_A_CONFIG}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     except OSError as error:

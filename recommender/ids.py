@@ -25,9 +25,6 @@ MAX_ID_LENGTH = 256
 # The characters no id may hold (see the module docstring).
 FORBIDDEN_ID_CHARACTERS = r"\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff"
 _FORBIDDEN = re.compile(f"[{FORBIDDEN_ID_CHARACTERS}]")
-# The same rule as a pattern for schema tools (pydantic, OpenAPI): one or more
-# allowed characters, the first and last not whitespace.
-ID_PATTERN = rf"^[^{FORBIDDEN_ID_CHARACTERS}\s](?:[^{FORBIDDEN_ID_CHARACTERS}]*[^{FORBIDDEN_ID_CHARACTERS}\s])?$"
 
 
 def id_problem(value: object, max_length: int = MAX_ID_LENGTH) -> str | None:

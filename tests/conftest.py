@@ -1,7 +1,12 @@
-"""Shared fixtures: a tiny network whose right answers are known by construction."""
+"""Shared fixtures: a tiny network whose right answers are known by construction,
+a copy of the bundled sample, and a guard that keeps every test out of the
+repository's own ``var/`` and ``data/`` (tests write to temporary folders only)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +15,11 @@ import pytest
 from recommender.config import Config, parse_config
 
 NOW = pd.Timestamp("2021-03-08T00:00:00Z")
+REPO = Path(__file__).resolve().parents[1]
+#: Folders of the repository no test may write to: the user's own sample
+#: store and model (var/, where `recommender run --config data/sample.toml`
+#: publishes) and the sample's inputs.
+GUARDED = [REPO / "var", REPO / "data"]
 
 # Three sites, three topics; each topic has one article per site, so the
 # nearest cross-site neighbour of every article is its topic twin.
@@ -151,3 +161,65 @@ def tiny_network(tmp_path: Path) -> tuple[Config, Path]:
         store={"url": "sqlite:///store.sqlite", "model_path": "model.rec"},
     )
     return config, tmp_path
+
+
+def write_network_config(folder: Path, store: str = "") -> Path:
+    """``folder/network.toml``: the tiny network (see :func:`tiny_network`)
+    as a config file, with ``store`` (TOML lines of its ``[store]`` section;
+    none: the default store beside the config)."""
+    path = folder / "network.toml"
+    path.write_text(
+        "[sites.alpha]\ndisplay_name = 'Alpha'\n[sites.beta]\ndisplay_name = 'Beta'\n"
+        "[sites.gamma]\ndisplay_name = 'Gamma'\n"
+        "[data]\narticles = ['articles.csv']\nevents = ['events.csv']\n"
+        + (f"[store]\n{store}\n" if store else "")
+        + f"[run]\nnow = '{NOW.isoformat()}'\n[features]\nmax_df = 1.0\n[mix]\nk = 4\n"
+    )
+    return path
+
+
+@pytest.fixture
+def sample_network(tmp_path: Path) -> Path:
+    """A copy of the bundled sample in ``tmp_path``: ``data/`` (its config, its
+    articles and pageviews) and an empty ``var/``, laid out as in the
+    repository. The copy's ``data/sample.toml`` is the sample's own, so its
+    store and model file (``../var/``) land in ``tmp_path/var``. Run a README
+    command from the returned folder exactly as written."""
+    shutil.copytree(REPO / "data", tmp_path / "data")
+    (tmp_path / "var").mkdir()
+    return tmp_path
+
+
+def _files(folder: Path) -> dict[str, tuple[int, int]]:
+    """Size and modification time of every file under ``folder``."""
+    found = {}
+    for root, _dirs, names in os.walk(folder):
+        for name in names:
+            path = Path(root, name)
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # removed while walking
+                continue
+            found[str(path.relative_to(REPO))] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _repository_folders_untouched(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test that writes into the repository's var/ or data/ (a run of
+    the sample into the user's store, a report, a screenshot): tests use
+    ``tmp_path`` (see ``sample_network`` for the sample)."""
+    before = {folder: _files(folder) for folder in GUARDED}
+    yield
+    for folder, files in before.items():
+        after = _files(folder)
+        changed = sorted(
+            name for name in files.keys() | after.keys() if files.get(name) != after.get(name)
+        )
+        if changed:
+            pytest.fail(
+                f"{request.node.nodeid} wrote into the repository's {folder.name}/: "
+                f"{', '.join(changed)}; tests must write to temporary folders "
+                "(tmp_path; the sample_network fixture copies the sample there)",
+                pytrace=False,
+            )

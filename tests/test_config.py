@@ -87,3 +87,79 @@ def test_config_hash_changes_with_settings() -> None:
     b = parse_config({"sites": TINY_SITES, "mix": {"k": 6}})
     assert a.config_hash() == parse_config({"sites": TINY_SITES}).config_hash()
     assert a.config_hash() != b.config_hash()
+
+
+@pytest.mark.parametrize(
+    "toml, field, suggestion",
+    [
+        ("[trending]\nhalf_life_hour = 12\n", "trending.half_life_hour", "half_life_hours"),
+        ("[mix]\nmax_per_sites = 2\n", "mix.max_per_sites", "max_per_site"),
+        ("[mix.weights]\nrelevanse = 0.5\n", "mix.weights.relevanse", "relevance"),
+        (
+            "[sites.alpha]\ndisplay_name = 'Alpha'\ncatgories = []\n",
+            "sites.alpha.catgories",
+            "categories",
+        ),
+        ("[trendng]\nhalf_life_hours = 12\n", "trendng", "trending"),
+        ("[store]\nmodel_pth = 'm.rec'\n", "store.model_pth", "model_path"),
+    ],
+)
+def test_a_mistyped_key_gets_a_did_you_mean(
+    tmp_path: Path, toml: str, field: str, suggestion: str
+) -> None:
+    sites = "".join(
+        f"[sites.{key}]\ndisplay_name = '{site['display_name']}'\n"
+        for key, site in TINY_SITES.items()
+        if f"[sites.{key}]" not in toml
+    )
+    path = tmp_path / "network.toml"
+    path.write_text(sites + toml)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: invalid configuration")
+    assert f"  {field}: unknown key; did you mean {suggestion!r}?" in message.splitlines()
+
+
+def test_an_unknown_key_without_a_close_match_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"sites": TINY_SITES, "trending": {"colour": "red"}}, source="net.toml")
+    assert "trending.colour: unknown key; known keys: half_life_hours, prior_views" in str(
+        info.value
+    )
+
+
+def test_a_missing_config_says_how_to_pass_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "recommender.toml")
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'recommender.toml'}: config file not found")
+    for hint in ("-c PATH", "$RECOMMENDER_CONFIG", "recommender.toml", "data/sample.toml"):
+        assert hint in message
+
+
+@pytest.mark.parametrize("command", [["run"], ["ingest", "feed.xml", "--site", "a"], ["evaluate"]])
+def test_a_command_without_a_config_says_how_to_pass_one(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from recommender.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RECOMMENDER_CONFIG", raising=False)
+    done = CliRunner().invoke(cli, command)
+    assert done.exit_code == 2, done.output
+    text = " ".join(done.output.split())
+    assert "recommender.toml: config file not found" in text
+    for hint in ("-c PATH", "$RECOMMENDER_CONFIG", "data/sample.toml"):
+        assert hint in text, (hint, text)
+
+
+def test_the_sample_network_fixture_keeps_runs_out_of_the_repository(
+    sample_network: Path,
+) -> None:
+    config = load_config(sample_network / "data" / "sample.toml")
+    assert config.store.url == f"sqlite:///{sample_network / 'var' / 'sample-store.sqlite'}"
+    assert config.store.model_path == sample_network / "var" / "sample-model.rec"
+    assert all(path.is_relative_to(sample_network) for path in config.data.articles)

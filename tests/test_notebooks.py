@@ -13,10 +13,15 @@ execution count left in a file.
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import json
 import re
+import shlex
+import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import nbformat
@@ -130,3 +135,118 @@ def test_notebook_runs_and_saves_its_figure(name: str, kernel_specs: KernelSpecM
 def test_notebook_runs_from_the_repository_root(kernel_specs: KernelSpecManager) -> None:
     execute("01-corpus", ROOT, kernel_specs)
     assert (FIGURES / "01-corpus.png").is_file()
+
+
+# -- what the README's notebook commands need -----------------------------------
+
+#: The package that provides each `jupyter <subcommand>` the README runs.
+JUPYTER_SUBCOMMANDS = {"lab": "jupyterlab", "nbconvert": "nbconvert", "notebook": "notebook"}
+
+
+def _notebook_section() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    return readme.split("## Notebooks for analysts", 1)[1].split("\n## ", 1)[0]
+
+
+def _extra(name: str) -> set[str]:
+    """The distributions extra ``name`` installs, its own extras expanded."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    assert name in extras, f"pyproject.toml has no {name!r} extra"
+    found: set[str] = set()
+    for text in extras[name]:
+        requirement = Requirement(text)
+        if canonicalize_name(requirement.name) == canonicalize_name(project["name"]):
+            for inner in requirement.extras:
+                found |= _extra(inner)
+        else:
+            found.add(canonicalize_name(requirement.name))
+    return found
+
+
+def _core() -> set[str]:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return {canonicalize_name(Requirement(text).name) for text in project["dependencies"]}
+
+
+def _notebook_imports() -> set[str]:
+    """Top-level modules the notebooks import (IPython magics left out)."""
+    found: set[str] = set()
+    for name in FOUND:
+        notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type != "code":
+                continue
+            source = "\n".join(
+                line
+                for line in cell.source.splitlines()
+                if not line.lstrip().startswith(("%", "!"))
+            )
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.Import):
+                    found |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    found.add(node.module.split(".")[0])
+    return found
+
+
+def test_the_notebooks_extra_installs_what_the_readme_commands_need() -> None:
+    """`pip install -e '.[notebooks]'` gives JupyterLab, nbconvert (the README's
+    clear-outputs command), a kernel, and every package the notebooks import or
+    the library functions they call need (matplotlib, tomli-w: the evaluate extra)."""
+    from packaging.utils import canonicalize_name
+
+    extra = _extra("notebooks")
+    assert {"jupyterlab", "nbconvert", "ipykernel", "matplotlib", "tomli-w"} <= extra
+    distributions = importlib.metadata.packages_distributions()
+    provided = extra | _core()
+    for module in sorted(_notebook_imports() - set(sys.stdlib_module_names) - {"recommender"}):
+        names = {canonicalize_name(d) for d in distributions.get(module, [module])}
+        assert names & provided, f"the notebooks import {module}, which no requirement installs"
+
+    section = _notebook_section()
+    installs = [line for line in section.splitlines() if "pip install" in line]
+    assert installs, "the notebooks section gives no install command"
+    for line in installs:
+        assert "'.[notebooks]'" in line or '".[notebooks]"' in line, line
+    subcommands = re.findall(r"^\s*jupyter (\w+)", section, re.M)
+    subcommands += re.findall(r"`jupyter (\w+)", section)
+    assert {"lab", "nbconvert"} <= set(subcommands)
+    for subcommand in subcommands:
+        assert JUPYTER_SUBCOMMANDS[subcommand] in extra, f"jupyter {subcommand}"
+
+
+def test_the_readme_clear_outputs_command_clears_them(tmp_path: Path) -> None:
+    """The README's `jupyter nbconvert --clear-output --inplace ...`, run on a
+    notebook with outputs, gives back the committed file."""
+    pytest.importorskip("nbconvert", reason="nbconvert comes with the notebooks extra")
+    section = _notebook_section()
+    command = re.search(r"`(jupyter nbconvert [^`]*notebooks/\*\.ipynb)`", section)
+    assert command, "the README's clear-outputs command"
+    name = FOUND[0]
+    notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.v4.new_output("stream", text="output\n")]
+            cell.execution_count = 1
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(notebook, tmp_path / "notebooks" / f"{name}.ipynb")
+    words = shlex.split(command.group(1))
+    words = [*words[:-1], *(str(p) for p in sorted((tmp_path / "notebooks").glob("*.ipynb")))]
+    assert words[:2] == ["jupyter", "nbconvert"]
+    done = subprocess.run(  # `jupyter nbconvert` with this interpreter's nbconvert
+        [sys.executable, "-m", "nbconvert", *words[2:]],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    cleared = (tmp_path / "notebooks" / f"{name}.ipynb").read_bytes()
+    assert cleared == (NOTEBOOKS / f"{name}.ipynb").read_bytes()

@@ -1,3 +1,6 @@
+"""``python -m recommender.cli``: the ``recommender`` command."""
+
 from recommender.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

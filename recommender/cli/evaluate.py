@@ -4,11 +4,39 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from recommender.cli._app import cli, err, errors_to_exit_codes, out, resolve_config_path
+from recommender.cli._app import (
+    DEFAULT_CONFIG,
+    cli,
+    err,
+    errors_to_exit_codes,
+    out,
+    print_table,
+    require_extra,
+    resolve_config_path,
+)
 from recommender.errors import ConfigError
+
+if TYPE_CHECKING:
+    from recommender.config import Config
+
+#: Where the report goes without ``--output``: a folder beside the config's
+#: SQLite store (``var/evaluation/`` for the sample), else this one under the
+#: current folder; never the current folder itself.
+REPORT_FOLDER = "evaluation"
+REPORT_NAME = "evaluation.html"
+
+
+def default_report_path(config: Config | None) -> Path:
+    """``evaluation/evaluation.html`` beside the config's SQLite store, else
+    ``var/evaluation/evaluation.html`` under the current folder."""
+    url = config.store.url if config is not None else ""
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///")).parent / REPORT_FOLDER / REPORT_NAME
+    return Path("var") / REPORT_FOLDER / REPORT_NAME
 
 
 @cli.command()
@@ -37,12 +65,15 @@ from recommender.errors import ConfigError
 @click.option("--no-static", is_flag=True, help="Leave out the static split.")
 @click.option("--no-lists", is_flag=True, help="Leave out the list metrics (no model fit).")
 @click.option(
+    "-o",
+    "--output",
     "--report",
     "report_path",
     type=click.Path(dir_okay=False),
-    default="evaluation.html",
-    show_default=True,
-    help="HTML report to write (PNG files go to <name>_files/).",
+    metavar="HTML",
+    help="HTML report to write; its PNG files go to <name>_files/ beside it [default: "
+    "evaluation/evaluation.html in the folder of the config's SQLite store (var/evaluation/ "
+    "for data/sample.toml), else var/evaluation/evaluation.html].",
 )
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False), help="Also write the tables as JSON."
@@ -55,13 +86,14 @@ def evaluate(
     refresh: tuple[float, ...],
     no_static: bool,
     no_lists: bool,
-    report_path: str,
+    report_path: str | None,
     json_path: str | None,
     bootstrap: int,
     seed: int,
 ) -> None:
     """Measure the engine: the trending replay on a MIND-format log (--mind-dir),
     content vs trending vs blend, and the coverage and diversity of its lists."""
+    require_extra("evaluate", "matplotlib", command="evaluate")  # the report's plots
     from rich.table import Table
 
     from recommender.config import load_config
@@ -74,7 +106,9 @@ def evaluate(
             path = resolve_config_path(config_path)
             if not mind_dirs and not path.exists():
                 raise ConfigError(
-                    f"{path}: config file not found; give --mind-dir PATH or --config PATH"
+                    f"{path}: config file not found; give --mind-dir PATH (a MIND-format log) "
+                    f"or a config with -c PATH, $RECOMMENDER_CONFIG or ./{DEFAULT_CONFIG} "
+                    "(data/sample.toml in the repository is an example)"
                 )
             config = load_config(path)
         if mind_dirs:
@@ -109,7 +143,7 @@ def evaluate(
                 shown.add_column(column, justify="right")
             for key, row in zip(wide.index, wide.itertuples(index=False), strict=True):
                 shown.add_row(str(key[0]), str(key[1]), *[str(v) for v in row])
-            out.print(shown)
+            print_table(shown)
         if not evaluation.lists.empty:
             shown = Table(title="Lists", title_justify="left")
             shown.add_column("lists")
@@ -119,9 +153,10 @@ def evaluate(
                 evaluation.lists.index, evaluation.lists.itertuples(index=False), strict=True
             ):
                 shown.add_row(str(variant), *[f"{v:.3f}" for v in values])
-            out.print(shown)
-        written = write_report(evaluation, report_path, title=title)
-        out.print(f"report: {written}")
+            print_table(shown)
+        report = Path(report_path) if report_path else default_report_path(config)
+        written = write_report(evaluation, report, title=title)
+        out.print(f"report: {written}", soft_wrap=True, markup=False, highlight=False)
         if json_path:
             payload = {
                 "facts": evaluation.facts,

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from recommender.cli._app import (
@@ -14,7 +15,8 @@ from recommender.cli._app import (
     cli,
     err,
     errors_to_exit_codes,
-    out,
+    print_table,
+    require_extra,
     resolve_config_path,
 )
 from recommender.errors import ConfigError
@@ -76,14 +78,16 @@ def _print_report(report: Any, quiet: bool) -> None:
             )
         if len(report.block):
             table.add_row("block items", str(len(report.block)))
-        out.print(table)
+        print_table(table)
         if len(report.block):
             block = Table(title=HEADING, box=None)
             for column in ("category", "title", "site"):
                 block.add_column(column)
             for item in report.block.itertuples():
-                block.add_row(item.category or "[dim](none)[/]", item.title, item.site_name)
-            out.print(block)
+                block.add_row(
+                    escape(str(item.category)), escape(str(item.title)), escape(str(item.site_name))
+                )
+            print_table(block)
     for note in report.notes:
         err.print(f"[yellow]note:[/] {note}", highlight=False)
     if len(report.problems):
@@ -189,6 +193,7 @@ def ingest(
     unpublished / unchanged / rejected counts; the same ingest run twice
     changes nothing. Exit code 3 when no source could be read at all.
     """
+    require_extra("ingest", command="ingest")
     from recommender.config import load_config
     from recommender.ingest.fetch import FetchPolicy
     from recommender.ingest.pipeline import IngestOptions

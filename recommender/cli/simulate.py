@@ -69,5 +69,8 @@ def simulate_traffic(
         write_events(events, out_path)
         out.print(
             f"wrote {len(events)} pageviews of {events['article_id'].nunique()} articles "
-            f"to {out_path}; trending: {', '.join(spikes)}"
+            f"to {out_path}; trending: {', '.join(spikes)}",
+            soft_wrap=True,  # a path stays whole in a pipe or log
+            highlight=False,
+            markup=False,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from recommender.cli._app import cli, errors_to_exit_codes, out
+from recommender.cli._app import cli, errors_to_exit_codes, out, print_table, require_extra
 
 
 def _floats(text: str, size: int, name: str) -> list[tuple[float, ...]]:
@@ -68,6 +68,7 @@ def tune(
 ) -> None:
     """Choose weights, half-life and caps on the day before the last of a MIND-format
     log, confirm on the last day, and write the best setting as a config file."""
+    require_extra("evaluate", "tomli_w", command="tune")  # writes the tuned config
     from rich.table import Table
 
     from recommender.config import load_config
@@ -96,13 +97,13 @@ def tune(
             table.add_column(column, justify="right")
         for row in result.grid.head(15).itertuples(index=False):
             table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
-        out.print(table)
+        print_table(table)
         test = Table(title=f"Test day {result.test_start:%Y-%m-%d}", title_justify="left")
         for column in result.test.columns:
             test.add_column(column, justify="right")
         for row in result.test.itertuples(index=False):
             test.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
-        out.print(test)
+        print_table(test)
         ndcg = result.test.set_index("setting")["ndcg@10"].astype(float)
         comment = (
             f"Written by `recommender tune` on {', '.join(mind_dirs)}.\n"
@@ -117,4 +118,6 @@ def tune(
             sites=None if config_path else MIND_SITE_NAMES,
             comment=comment,
         )
-        out.print(f"best setting written to {written}")
+        out.print(
+            f"best setting written to {written}", soft_wrap=True, markup=False, highlight=False
+        )
