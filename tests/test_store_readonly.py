@@ -8,82 +8,180 @@ had the file open. The batch now leaves the file in the rollback-journal mode
 when it closes (see recommender.store.sqlite), and the reader opens it
 read-only. These tests run the reader as the unprivileged user ``nobody`` on a
 store written by root in a folder only root can write, and skip with the
-reason when that cannot be arranged (not root, no ``setpriv``, ``nobody`` cannot
-run this Python).
+reason when that cannot be arranged (not root, no user nobody).
+
+The reader is a process forked from this one that then gives up root for
+nobody (``setgid``/``setuid``): it needs no interpreter of its own that nobody
+may run (a Python installed under root's home is not), and every module it
+uses was imported before the fork (:func:`_warm_up` runs the same reads once
+as root on a copy, so that nothing is imported lazily from a folder nobody
+cannot read).
 """
 
 from __future__ import annotations
 
-import json
+import multiprocessing
 import os
 import pwd
 import shutil
 import sqlite3
-import subprocess
-import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from recommender.cli import cli
 from recommender.lists import NETWORK_PAGE, site_page_id
+from recommender.serving import Recommendations
 from recommender.store import open_store
 from tests.store_contract import make_list, make_run
 
-# Reads "ARTICLE_ID SITE" lines (SITE "-" for none); answers one JSON line each.
-READER = r"""
-import json, os, sys
-from recommender.serving import Recommendations
-
-path = sys.argv[1]
-print(json.dumps({"can_write_folder": os.access(os.path.dirname(path), os.W_OK),
-                  "can_write_file": os.access(path, os.W_OK)}), flush=True)
-recs = Recommendations(path, refresh_seconds=0)
-for line in sys.stdin:
-    article_id, site = line.split()
-    block = recs.get(article_id, site=None if site == "-" else site)
-    health = recs.health()
-    print(json.dumps({
-        "items": [item.article_id for item in block.items],
-        "fallback_source": block.fallback_source,
-        "run_id": block.run_id,
-        "store_available": health.store_available,
-        "error": health.error,
-    }), flush=True)
-"""
+_FORK = multiprocessing.get_context("fork")
 
 
-@cache
-def _as_nobody() -> list[str] | None:
-    """The command prefix that runs a program as ``nobody``, or None."""
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        return None
+def _become_nobody() -> None:
+    user = pwd.getpwnam("nobody")
+    os.setgroups([])
+    os.setgid(user.pw_gid)
+    os.setuid(user.pw_uid)
+
+
+def _serve_reads(conn: Connection, path: str) -> None:
+    """The reader: answers ("get", article_id, site) and ("cli", args) messages."""
+    recs: Recommendations | None = None
+    conn.send(
+        {
+            "can_write_folder": os.access(os.path.dirname(path), os.W_OK),
+            "can_write_file": os.access(path, os.W_OK),
+        }
+    )
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            break
+        if message[0] == "get":
+            if recs is None:
+                recs = Recommendations(path, refresh_seconds=0)
+            block = recs.get(message[1], site=message[2])
+            health = recs.health()
+            conn.send(
+                {
+                    "items": [item.article_id for item in block.items],
+                    "fallback_source": block.fallback_source,
+                    "run_id": block.run_id,
+                    "store_available": health.store_available,
+                    "error": health.error,
+                }
+            )
+        else:
+            os.chdir(os.path.dirname(path))
+            done = CliRunner().invoke(cli, message[1])
+            conn.send({"exit_code": done.exit_code, "stdout": done.stdout, "stderr": done.stderr})
+    if recs is not None:
+        recs.close()
+
+
+def _child(conn: Connection, parent_end: Connection, path: str, as_nobody: bool) -> None:
+    parent_end.close()  # else the child never sees the parent close its end
     try:
-        user = pwd.getpwnam("nobody")
-    except KeyError:
-        return None
-    return ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"]
+        if as_nobody:
+            _become_nobody()
+        _serve_reads(conn, path)
+    except BaseException as error:  # reported to the test, not lost in a child
+        conn.send({"died": repr(error)})
+    finally:
+        conn.close()
+        os._exit(0)
+
+
+class Reader:
+    """A reader process (as nobody by default), asked for lists one at a time."""
+
+    def __init__(self, store: Path, *, as_nobody: bool = True) -> None:
+        self.conn, child = _FORK.Pipe()
+        self.process = _FORK.Process(target=_child, args=(child, self.conn, str(store), as_nobody))
+        self.process.start()
+        child.close()
+        self.access = self._answer()
+
+    def _answer(self) -> dict[str, Any]:
+        if not self.conn.poll(60):
+            raise AssertionError("the reader did not answer within 60 s")
+        answer = self.conn.recv()
+        assert "died" not in answer, f"reader died: {answer['died']}"
+        return answer
+
+    def get(self, article_id: str, site: str | None = None) -> dict[str, Any]:
+        self.conn.send(("get", article_id, site))
+        return self._answer()
+
+    def command(self, *args: str) -> dict[str, Any]:
+        self.conn.send(("cli", list(args)))
+        return self._answer()
+
+    def close(self) -> None:
+        self.conn.close()
+        self.process.join(timeout=30)
+
+
+#: The command lines the tests run as nobody (a store path is appended).
+COMMANDS = (
+    (["recommend", "s1", "--json", "--store"], '"run-01/s1-0"'),
+    (["runs", "list", "--store"], "run-01\tcurrent"),
+    (["runs", "show", "run-01", "--store"], '"n_lists": 7'),
+)
+
+
+def _warm_up(publish_into: Callable[[Path, str], None]) -> None:
+    """The reads and commands once as root, on a store of their own, so that
+    every module they import lazily is imported before a reader forks."""
+    folder = Path(tempfile.mkdtemp(prefix="recommender-warm-up-"))
+    try:
+        path = folder / "lists.sqlite"
+        publish_into(path, "run-01")
+        reader = Reader(path, as_nobody=False)  # imports happen in the child ...
+        reader.close()
+        with Recommendations(path, refresh_seconds=0) as recs:  # ... so here too
+            recs.get("s1", site="alpha")
+            recs.get("unknown", site="alpha")
+            recs.health()
+        cwd = os.getcwd()
+        try:
+            os.chdir(folder)
+            for args, _ in COMMANDS:
+                CliRunner().invoke(cli, [*args, str(path)])
+        finally:
+            os.chdir(cwd)
+    finally:
+        shutil.rmtree(folder)
 
 
 @cache
 def _unavailable() -> str | None:
     if os.geteuid() != 0:
         return "needs root, to run the reader as the unprivileged user nobody"
-    prefix = _as_nobody()
-    if prefix is None:
-        return "needs setpriv (util-linux) and a user named nobody"
-    done = subprocess.run(
-        [*prefix, sys.executable, "-c", "import recommender.serving"],
-        capture_output=True,
-        text=True,
-        cwd="/",
-        timeout=60,
-    )
-    if done.returncode != 0:
-        return f"nobody cannot run {sys.executable} with recommender: {done.stderr.strip()}"
+    try:
+        pwd.getpwnam("nobody")
+    except KeyError:
+        return "needs a user named nobody"
+    probe = _FORK.Process(target=_probe)
+    probe.start()
+    probe.join(timeout=60)
+    if probe.exitcode != 0:
+        return f"a forked process cannot become nobody here (exit {probe.exitcode})"
+    _warm_up(publish)
     return None
+
+
+def _probe() -> None:
+    _become_nobody()
+    os._exit(0 if os.getuid() != 0 else 1)
 
 
 @pytest.fixture
@@ -97,41 +195,6 @@ def folder() -> Iterator[Path]:
     path.chmod(0o755)
     yield path
     shutil.rmtree(path)
-
-
-class Reader:
-    """A reader process run as nobody, asked for lists one line at a time."""
-
-    def __init__(self, store: Path) -> None:
-        prefix = _as_nobody()
-        assert prefix is not None
-        self.process = subprocess.Popen(
-            [*prefix, sys.executable, "-c", READER, str(store)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=store.parent,
-        )
-        self.access = self._answer()
-
-    def _answer(self) -> dict:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise AssertionError(f"reader died: {self.process.communicate()[1]}")
-        return json.loads(line)
-
-    def get(self, article_id: str, site: str | None = None) -> dict:
-        assert self.process.stdin is not None
-        self.process.stdin.write(f"{article_id} {site or '-'}\n")
-        self.process.stdin.flush()
-        return self._answer()
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait(timeout=30)
 
 
 def publish(path: Path, run_id: str) -> None:
@@ -198,22 +261,15 @@ def test_readers_follow_every_run_whoever_has_the_file_open(folder: Path) -> Non
 def test_the_command_line_reads_as_nobody(folder: Path) -> None:
     path = folder / "lists.sqlite"
     publish(path, "run-01")
-    prefix = _as_nobody()
-    assert prefix is not None
-    for args, expected in (
-        (["recommend", "s1", "--store", str(path), "--json"], '"run-01/s1-0"'),
-        (["runs", "list", "--store", str(path)], "run-01\tcurrent"),
-        (["runs", "show", "run-01", "--store", str(path)], '"n_lists": 7'),
-    ):
-        done = subprocess.run(
-            [*prefix, sys.executable, "-m", "recommender.cli", *args],
-            capture_output=True,
-            text=True,
-            cwd=folder,
-            timeout=120,
-        )
-        assert done.returncode == 0, (args, done.stderr)
-        assert expected in done.stdout, (args, done.stdout)
+    reader = Reader(path)
+    try:
+        assert reader.access == {"can_write_folder": False, "can_write_file": False}
+        for args, expected in COMMANDS:
+            done = reader.command(*args, str(path))
+            assert done["exit_code"] == 0, (args, done["stderr"])
+            assert expected in done["stdout"], (args, done["stdout"])
+    finally:
+        reader.close()
     assert sorted(os.listdir(folder)) == ["lists.sqlite"]
 
 
