@@ -41,8 +41,8 @@ from corpus import cached_corpus  # noqa: E402
 from incremental import changed_corpus  # noqa: E402
 from scale import NOW, machine_facts, scale_inputs  # noqa: E402
 
-from recommender.batch import load_inputs  # noqa: E402
 from recommender.config import load_config  # noqa: E402
+from recommender.inputs import load_inputs  # noqa: E402
 from recommender.model import Recommender, reference_time  # noqa: E402
 from recommender.schema import validate_articles  # noqa: E402
 

@@ -25,8 +25,8 @@ sys.path.insert(0, str(HERE))
 from corpus import cached_corpus  # noqa: E402
 from scale import NOW, machine_facts, scale_inputs  # noqa: E402
 
-from recommender.batch import load_inputs  # noqa: E402
 from recommender.config import load_config  # noqa: E402
+from recommender.inputs import load_inputs  # noqa: E402
 from recommender.model import Recommender  # noqa: E402
 from recommender.schema import validate_articles  # noqa: E402
 

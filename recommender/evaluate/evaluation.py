@@ -163,7 +163,7 @@ def evaluate_mind(
 
 def evaluate_network(config: Config) -> Evaluation:
     """List metrics of the network a config describes (its data, its ``now``)."""
-    from recommender.batch import load_inputs
+    from recommender.inputs import load_inputs
     from recommender.progress import StageTimer
 
     articles, events, unmatched = load_inputs(config, StageTimer())
