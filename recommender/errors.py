@@ -31,6 +31,10 @@ class ArtifactError(RecommenderError):
     """A saved model file is damaged, truncated or from another version."""
 
 
+class NotFittedError(RecommenderError, RuntimeError):
+    """A result was asked of a model that has not been fitted (or loaded) yet."""
+
+
 class StoreError(RecommenderError):
     """The recommendation store is unreachable or not a store of this package."""
 

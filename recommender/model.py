@@ -29,7 +29,7 @@ from recommender.artifact import (
 )
 from recommender.columns import as_arrow, rows_of, take_rows
 from recommender.config import Config
-from recommender.errors import ArtifactError, InputError
+from recommender.errors import ArtifactError, InputError, NotFittedError
 from recommender.features import vectorizer_from_config
 from recommender.lists import Item, RecommendationList, SerializedList
 from recommender.mix import (
@@ -820,7 +820,9 @@ class Recommender:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "lists_"):
-            raise RuntimeError("this Recommender is not fitted yet: call fit() first")
+            raise NotFittedError(
+                "this Recommender is not fitted yet: call fit() or Recommender.load() first"
+            )
 
     # -- results -------------------------------------------------------------
     @property

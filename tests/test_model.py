@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recommender import artifact
-from recommender.errors import ArtifactError, InputError
+from recommender.errors import ArtifactError, InputError, NotFittedError
 from recommender.model import Recommender, category_keys
 from recommender.schema import validate_articles, validate_events
 from tests.conftest import tiny_articles, tiny_config, tiny_events
@@ -114,7 +114,7 @@ def test_an_artifact_of_something_else_is_not_a_model(tmp_path: Path) -> None:
 
 
 def test_unfitted_and_empty_input() -> None:
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         Recommender(tiny_config()).recommend("a-sake")
     empty = validate_articles(tiny_articles().iloc[:0]).valid
     with pytest.raises(InputError, match="no valid articles"):

@@ -58,6 +58,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import ClientDisconnect
 
 from recommender import __version__
+from recommender.errors import ConfigError
 from recommender.ids import is_valid_id
 from recommender.lists import (
     FALLBACK_EMPTY,
@@ -670,7 +671,7 @@ def app_from_environment() -> FastAPI:
     (what ``recommender serve --workers N`` starts in each worker)."""
     text = os.environ.get(SETTINGS_ENV)
     if not text:
-        raise RuntimeError(
+        raise ConfigError(
             f"${SETTINGS_ENV} is not set; start the service with `recommender serve`"
         )
     return create_app(ServiceSettings.from_json(text))

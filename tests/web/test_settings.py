@@ -56,7 +56,7 @@ def test_malformed_settings_json_is_a_config_error() -> None:
 
 def test_workers_build_the_app_from_the_environment(settings, monkeypatch) -> None:
     monkeypatch.delenv(SETTINGS_ENV, raising=False)
-    with pytest.raises(RuntimeError, match="RECOMMENDER_SERVICE_SETTINGS is not set"):
+    with pytest.raises(ConfigError, match="RECOMMENDER_SERVICE_SETTINGS is not set"):
         app_from_environment()
     monkeypatch.setenv(SETTINGS_ENV, settings.to_json())
     with make_client(app_from_environment()) as client:
