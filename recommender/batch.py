@@ -406,8 +406,10 @@ def _previous_model(
     except ArtifactError as error:
         _log.warning("refitting: the saved model cannot be used: %s", error)
         return None, f"the saved model cannot be used: {error}"
-    if previous.config.config_hash() != config.config_hash():
+    if previous.config.model_hash() != config.model_hash():
         return None, "the configuration changed since the saved model"
+    # The same lists' settings; the run's own (store, cluster, threads) are this run's.
+    previous.config = config
     age = (reference_time(config, now) - previous.vocabulary_fitted_at_) / pd.Timedelta(hours=1)
     if age >= hours or age < 0:
         return None, f"refit due: vocabulary fitted {age:.1f} h before this run (limit {hours:g} h)"

@@ -301,9 +301,41 @@ class Config(_Section):
         }
 
     def config_hash(self) -> str:
-        """A short hash of every setting, recorded with each run and model."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        """A short hash of every setting, recorded with each run."""
+        return _short_hash(self.model_dump(mode="json"))
+
+    def model_parameters(self) -> dict[str, Any]:
+        """The settings that change a list: the sites (names and allowed
+        pairs), features, similarity (but not how it is computed: its
+        kernel, threads and block size), trending and mix. Not the data
+        files, the store, the run's own settings (cluster, refits, limits)."""
+        dumped = self.model_dump(mode="json")
+        similarity = {
+            key: value
+            for key, value in dumped["similarity"].items()
+            if key not in _HOW_SIMILARITY_IS_COMPUTED
+        }
+        return {
+            "sites": dumped["sites"],
+            "features": dumped["features"],
+            "similarity": similarity,
+            "trending": dumped["trending"],
+            "mix": dumped["mix"],
+        }
+
+    def model_hash(self) -> str:
+        """A short hash of :meth:`model_parameters`: part of the model's
+        version, and what decides whether a saved model can be updated."""
+        return _short_hash(self.model_parameters())
+
+
+#: Similarity settings that change how fast the lists are computed, not what they are.
+_HOW_SIMILARITY_IS_COMPUTED = frozenset({"kernel", "n_jobs", "max_block_mb"})
+
+
+def _short_hash(value: Any) -> str:
+    canonical = json.dumps(value, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def _format_validation_error(path: Path | str, error: ValidationError) -> str:

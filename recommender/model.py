@@ -827,9 +827,10 @@ class Recommender:
     # -- results -------------------------------------------------------------
     @property
     def version(self) -> str:
-        """Model version: config hash and reference time."""
+        """Model version: the hash of the settings that change lists
+        (:meth:`~recommender.config.Config.model_hash`) and the reference time."""
         self._check_fitted()
-        return f"{self.config.config_hash()}@{self.now_.strftime('%Y%m%dT%H%M%SZ')}"
+        return f"{self.config.model_hash()}@{self.now_.strftime('%Y%m%dT%H%M%SZ')}"
 
     def recommendation_lists(
         self,
@@ -1108,6 +1109,7 @@ class Recommender:
         metadata = {
             "kind": ARTIFACT_KIND,
             "config_hash": self.config.config_hash(),
+            "model_hash": self.config.model_hash(),
             "model_version": self.version,
             "now": self.now_.isoformat(),
             "n_articles": len(self.articles_),

@@ -384,3 +384,40 @@ def test_a_missing_data_file_names_its_config_key(tiny_network, key) -> None:
     )
     summary, _ = run_batch(config.model_copy(update={"data": data}))
     assert summary.events_read == 0
+
+
+def test_settings_that_change_no_list_keep_the_saved_model(tiny_network, tmp_path) -> None:
+    config, _ = tiny_network
+    config = updating(config)
+    first, model = run_batch(config)
+    elsewhere = tmp_path / "other-store.sqlite"
+    how = config.model_copy(
+        update={
+            "similarity": config.similarity.model_copy(
+                update={"n_jobs": 1, "kernel": "scipy", "max_block_mb": 1.0}
+            ),
+            "store": config.store.model_copy(update={"url": f"sqlite:///{elsewhere}"}),
+            "run": config.run.model_copy(
+                update={"cluster": "local:2", "max_rejected_fraction": 0.9}
+            ),
+        }
+    )
+    assert how.config_hash() != config.config_hash()
+    assert how.model_hash() == config.model_hash()
+    # The cluster itself is not what this test is about: run in process.
+    how_here = how.model_copy(update={"run": how.run.model_copy(update={"cluster": None})})
+    again, updated = run_batch(how_here)
+    assert again.mode == "update", again.mode_reason
+    assert again.model_version == first.model_version
+    assert updated.config.store.url == f"sqlite:///{elsewhere}"  # this run's own settings
+    expected = {lst.source_id: lst.items for lst in model.recommendation_lists("r")}
+    got = {lst.source_id: lst.items for lst in updated.recommendation_lists("r")}
+    assert got == expected
+    served = open_store(f"sqlite:///{elsewhere}")
+    assert served.current_run_id() == again.run_id
+
+    # A setting that changes lists does refit.
+    other = how_here.model_copy(update={"mix": how_here.mix.model_copy(update={"k": 3})})
+    assert other.model_hash() != config.model_hash()
+    changed, _ = run_batch(other)
+    assert changed.mode == "fit" and "configuration changed" in changed.mode_reason

@@ -671,7 +671,5 @@ def app_from_environment() -> FastAPI:
     (what ``recommender serve --workers N`` starts in each worker)."""
     text = os.environ.get(SETTINGS_ENV)
     if not text:
-        raise ConfigError(
-            f"${SETTINGS_ENV} is not set; start the service with `recommender serve`"
-        )
+        raise ConfigError(f"${SETTINGS_ENV} is not set; start the service with `recommender serve`")
     return create_app(ServiceSettings.from_json(text))
