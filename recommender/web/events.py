@@ -45,7 +45,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from recommender.errors import RecommenderError
-from recommender.ids import MAX_ID_LENGTH, id_problem
+from recommender.ids import FORBIDDEN_ID_CHARACTERS, MAX_ID_LENGTH, id_problem
 from recommender.spool import SPOOL_COLUMNS, escape_cell, unescape_cell
 
 _log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def _valid_id(value: str) -> str:
 # pydantic-core), and `\s` means different characters to different engines,
 # so here the whitespace is spelled out (what str.strip() strips that the
 # excluded ranges do not already hold). Surrogates cannot come in UTF-8 text.
-_NOT_IN_ID = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+_NOT_IN_ID = FORBIDDEN_ID_CHARACTERS.replace(r"\ud800-\udfff", "")
 _SPACE = r" \xa0\u1680\u2000-\u200a\u202f\u205f\u3000"
 SCHEMA_ID_PATTERN = rf"^[^{_NOT_IN_ID}{_SPACE}](?:[^{_NOT_IN_ID}]*[^{_NOT_IN_ID}{_SPACE}])?$"
 
