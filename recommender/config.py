@@ -24,6 +24,7 @@ import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import UnionType
@@ -256,6 +257,19 @@ def local_cluster_workers(address: str) -> int | None:
     return int(local.group(1)) if local else None
 
 
+def allowed_site_pairs(
+    site_keys: Sequence[str], allowed: Mapping[str, Sequence[str]] | None
+) -> dict[str, list[str]]:
+    """For each of ``site_keys``, the sites its pages may recommend: those
+    ``allowed`` lists for it (its own site only when listed explicitly),
+    else every *other* site. The one place this rule is written."""
+    explicit = allowed or {}
+    return {
+        site: list(explicit[site]) if site in explicit else [s for s in site_keys if s != site]
+        for site in site_keys
+    }
+
+
 class Config(_Section):
     """The whole configuration. Build it with :func:`load_config`."""
 
@@ -292,13 +306,9 @@ class Config(_Section):
 
     # -- derived views -------------------------------------------------------
     def allowed_pairs(self) -> dict[str, list[str]]:
-        """For each site, the sites its pages may recommend (its own site only
-        when listed explicitly)."""
-        explicit = self.similarity.allowed or {}
-        return {
-            site: list(explicit[site]) if site in explicit else [s for s in self.sites if s != site]
-            for site in self.sites
-        }
+        """For each site, the sites its pages may recommend (see
+        :func:`allowed_site_pairs`)."""
+        return allowed_site_pairs(list(self.sites), self.similarity.allowed)
 
     def config_hash(self) -> str:
         """A short hash of every setting, recorded with each run."""

@@ -365,7 +365,7 @@ def _score_on_cluster(
             results = _collect(client, tasks, address, timeout, advance)
     finally:
         client.cancel(futures)
-    return _assemble(context, results, n, config.similarity.k, model.mix_params().k)
+    return _assemble(context, results, n, config.similarity.k, config.mix.k)
 
 
 def _collect(

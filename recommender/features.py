@@ -43,9 +43,12 @@ class ArticleVectorizer(TransformerMixin, BaseEstimator):
         Column holding the category key; the batch passes network-wide keys
         (see ``SiteConfig.category_map``) so categories match across sites.
     analyzer, ngram_range, min_df, max_df, max_features, stop_words, lowercase
-        As in :class:`sklearn.feature_extraction.text.CountVectorizer`. Use
-        ``analyzer="char_wb"`` with ``ngram_range=(2, 3)`` for languages
-        written without spaces (Japanese).
+        As in :class:`sklearn.feature_extraction.text.CountVectorizer`
+        (defaults as in the config's ``[features]``, so that the estimator and
+        the batch agree), except that a fractional ``max_df`` is relaxed when
+        fitting on a single article (any fraction of one document would drop
+        every term). Use ``analyzer="char_wb"`` with ``ngram_range=(2, 3)``
+        for languages written without spaces (Japanese).
     sublinear_tf : bool
         Use ``1 + log(count)`` per field instead of raw counts.
     dtype : numpy dtype
@@ -71,7 +74,7 @@ class ArticleVectorizer(TransformerMixin, BaseEstimator):
         analyzer: str = "word",
         ngram_range: tuple[int, int] = (1, 1),
         min_df: int | float = 1,
-        max_df: int | float = 1.0,
+        max_df: int | float = 0.5,
         max_features: int | None = None,
         stop_words: str | list[str] | None = "english",
         lowercase: bool = True,
@@ -138,8 +141,9 @@ class ArticleVectorizer(TransformerMixin, BaseEstimator):
         def as_count(value: int | float) -> float:
             return value if isinstance(value, int | np.integer) else value * n_documents
 
+        max_df = 1.0 if n_documents == 1 and not isinstance(self.max_df, int) else self.max_df
         keep = (document_frequency >= as_count(self.min_df)) & (
-            document_frequency <= as_count(self.max_df)
+            document_frequency <= as_count(max_df)
         )
         kept = np.flatnonzero(keep)
         if self.max_features is not None and len(kept) > self.max_features:
@@ -248,11 +252,10 @@ class ArticleVectorizer(TransformerMixin, BaseEstimator):
 
 
 def vectorizer_from_config(
-    features: FeaturesConfig, *, category_column: str = "category_key", n_articles: int = 2
+    features: FeaturesConfig, *, category_column: str = "category_key"
 ) -> ArticleVectorizer:
     """An unfitted :class:`ArticleVectorizer` with the settings of a config's
-    ``[features]`` section. ``max_df`` is relaxed for a single article (any
-    fraction of one document would drop every term)."""
+    ``[features]`` section."""
     return ArticleVectorizer(
         title_weight=features.title_weight,
         body_weight=features.body_weight,
@@ -261,7 +264,7 @@ def vectorizer_from_config(
         analyzer=features.analyzer,
         ngram_range=(features.ngram_range[0], features.ngram_range[1]),
         min_df=features.min_df,
-        max_df=features.max_df if n_articles > 1 else 1.0,
+        max_df=features.max_df,
         max_features=features.max_features,
         stop_words=features.stop_words,
         sublinear_tf=features.sublinear_tf,

@@ -1,15 +1,14 @@
-"""The mix: blend relevance, trend and freshness, then diversify.
+"""The mix: score each page's candidates, then fill its list under the caps.
 
 Every page's candidates are its cross-site neighbours plus the top trending
 articles of the sites it may recommend (the *trending pool*). Each candidate
-scores::
-
-    score = w_relevance * relevance + w_trend * trend + w_freshness * freshness
-
-(each part in [0, 1]) and the list is filled greedily by score under the
-rules: only eligible articles (published, not older than the window, not
-from the future), never the source article nor a near-duplicate of it or of
-an item already chosen, at most ``max_per_site`` items per site and
+is scored from its parts (relevance, trend, freshness, each in [0, 1]) by
+the run's :class:`~recommender.scoring.Scorer` (the weighted blend of
+``[mix.weights]`` unless another is given), and the list is filled greedily
+by score (:func:`capped_fill`) under the rules: only eligible articles
+(published, not older than the window, not from the future), never the
+source article nor a near-duplicate of it or of an item already chosen, at
+most ``max_per_site`` items per site and
 ``max_per_category`` per category (an empty category counts as the site's
 own "uncategorised" bucket).
 
@@ -28,24 +27,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recommender.config import MixConfig, allowed_site_pairs
 from recommender.lists import NETWORK_PAGE, site_page_id
-from recommender.similarity import Neighbors, allowed_site_pairs
+from recommender.scoring import Scorer, check_parts, scorer_from_config
+from recommender.similarity import Neighbors
 
 NO_GROUP = -1
-
-
-@dataclass(frozen=True)
-class MixParams:
-    """Knobs of the mix; see :class:`recommender.config.MixConfig`."""
-
-    k: int = 12
-    w_relevance: float = 0.45
-    w_trend: float = 0.4
-    w_freshness: float = 0.15
-    max_per_site: int = 5
-    max_per_category: int = 3
-    min_relevance: float = 0.1
-    trending_pool: int = 60
 
 
 @dataclass(frozen=True)
@@ -109,7 +96,8 @@ class _Context:
         site_codes: np.ndarray,
         bucket_codes: np.ndarray,
         groups: np.ndarray,
-        params: MixParams,
+        mix: MixConfig,
+        scorer: Scorer,
     ) -> None:
         self.trend = np.asarray(trend, dtype=np.float32)
         self.freshness = np.asarray(freshness, dtype=np.float32)
@@ -119,61 +107,117 @@ class _Context:
         self.groups = groups
         self.n_sites = int(site_codes.max()) + 1 if len(site_codes) else 1
         self.n_buckets = int(bucket_codes.max()) + 1 if len(bucket_codes) else 1
-        self.params = params
+        self.mix = mix
+        self.scorer = scorer
+
+    def scores(
+        self, candidates: np.ndarray, relevance: np.ndarray, source_rows: np.ndarray
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The score of each candidate for its page, and its parts.
+
+        ``candidates`` article rows (-1 = none), ``relevance`` their cosine
+        with the page (same shape), ``source_rows`` the page's article row
+        (-1 for a page without one), broadcastable to ``candidates``. A
+        candidate that may not be shown on the page (none, not eligible, the
+        page's own article or of its near-duplicate group) scores -inf.
+        Parts and scores are float32: what the lists publish.
+        """
+        safe = np.maximum(candidates, 0)
+        own = np.where(source_rows >= 0, self.groups[np.maximum(source_rows, 0)], NO_GROUP)
+        valid = (candidates >= 0) & self.eligible[safe] & (candidates != source_rows)
+        valid &= self.groups[safe] != own
+        parts = {
+            "relevance": np.clip(relevance, 0.0, 1.0).astype(np.float32),
+            "trend": self.trend[safe],
+            "freshness": self.freshness[safe],
+        }
+        score = np.where(valid, self.scorer.score(parts), -np.inf).astype(np.float32)
+        return score, parts
+
+
+def capped_fill(
+    sites: np.ndarray,
+    buckets: np.ndarray,
+    open_: np.ndarray,
+    *,
+    k: int,
+    max_per_site: int,
+    max_per_category: int,
+    groups: np.ndarray | None = None,
+) -> np.ndarray:
+    """The greedy capped fill: which candidate fills each of ``k`` slots.
+
+    Each row's candidates come in rank order; ``sites``, ``buckets`` (and
+    ``groups``) are their codes (>= 0; any value where not ``open_``), and
+    ``open_`` marks the candidates that may be taken at all, a leading run
+    of each row. A candidate is taken while its row has fewer than ``k``,
+    its site fewer than ``max_per_site`` and its category bucket fewer than
+    ``max_per_category`` taken ones (and, with ``groups``, none of its
+    near-duplicate group). Returns (rows, k) column positions of the taken
+    candidates in order, -1 pads. One vectorised step per candidate
+    position, across rows; never a loop over rows.
+    """
+    b, m = open_.shape
+    slots = np.full((b, k), -1, dtype=np.int64)
+    n_taken = np.zeros(b, dtype=np.int64)
+    site_counts = np.zeros((b, int(sites.max(initial=0)) + 1), dtype=np.int32)
+    bucket_counts = np.zeros((b, int(buckets.max(initial=0)) + 1), dtype=np.int32)
+    taken_groups = np.full((b, k), NO_GROUP - 1, dtype=np.int64)
+    rows = np.arange(b)
+    for j in range(m):
+        open_rows = (n_taken < k) & open_[:, j]
+        if not open_rows.any():
+            break  # open candidates lead each row: no later position is open either
+        s, c = sites[:, j], buckets[:, j]
+        take = open_rows & (site_counts[rows, s] < max_per_site)
+        take &= bucket_counts[rows, c] < max_per_category
+        if groups is not None:
+            take &= ~(taken_groups == groups[:, j][:, None]).any(axis=1)
+        r = rows[take]
+        slot = n_taken[r]
+        slots[r, slot] = j
+        if groups is not None:
+            taken_groups[r, slot] = groups[r, j]
+        site_counts[r, s[r]] += 1
+        bucket_counts[r, c[r]] += 1
+        n_taken[r] += 1
+    return slots
 
 
 def _select(
     ctx: _Context, candidates: np.ndarray, relevance: np.ndarray, source_rows: np.ndarray
 ) -> tuple[np.ndarray, ...]:
-    """Greedy capped fill of one block of pages.
+    """Score and fill one block of pages.
 
     ``candidates`` (b, m) article rows (-1 = none), ``relevance`` (b, m),
     ``source_rows`` (b,) the page's article row or -1. Returns items, score,
     relevance, trend, freshness, each (b, k).
     """
-    p = ctx.params
-    b, m = candidates.shape
+    mix = ctx.mix
+    b = len(candidates)
+    score, parts = ctx.scores(candidates, relevance, source_rows[:, None])
     safe = np.maximum(candidates, 0)
-    source_groups = np.where(source_rows >= 0, ctx.groups[np.maximum(source_rows, 0)], NO_GROUP)
-    valid = (candidates >= 0) & ctx.eligible[safe] & (candidates != source_rows[:, None])
-    valid &= ctx.groups[safe] != source_groups[:, None]
-    relevance = np.clip(relevance, 0.0, 1.0).astype(np.float32)
-    trend = ctx.trend[safe]
-    fresh = ctx.freshness[safe]
-    score = p.w_relevance * relevance + p.w_trend * trend + p.w_freshness * fresh
-    score = np.where(valid, score, -np.inf).astype(np.float32)
     order = np.lexsort((safe, -score), axis=1)  # best first; ties by lower row
     take = lambda a: np.take_along_axis(a, order, axis=1)  # noqa: E731
-    candidates, score, relevance, trend, fresh = map(take, (safe, score, relevance, trend, fresh))
-
-    out = np.full((b, p.k), -1, dtype=np.int32)
-    parts = [np.zeros((b, p.k), dtype=np.float32) for _ in range(4)]
-    chosen_groups = np.full((b, p.k), NO_GROUP - 1, dtype=np.int64)
-    n_chosen = np.zeros(b, dtype=np.int64)
-    site_counts = np.zeros((b, ctx.n_sites), dtype=np.int32)
-    bucket_counts = np.zeros((b, ctx.n_buckets), dtype=np.int32)
-    rows = np.arange(b)
-    for j in range(m):
-        column = candidates[:, j]
-        open_rows = (n_chosen < p.k) & np.isfinite(score[:, j])
-        if not open_rows.any():
-            break  # rows are sorted: no later position can be accepted either
-        s = ctx.site_codes[column]
-        c = ctx.bucket_codes[column]
-        g = ctx.groups[column]
-        accept = open_rows & (site_counts[rows, s] < p.max_per_site)
-        accept &= bucket_counts[rows, c] < p.max_per_category
-        accept &= ~(chosen_groups == g[:, None]).any(axis=1)
-        r = rows[accept]
-        slot = n_chosen[r]
-        out[r, slot] = column[r]
-        for part, values in zip(parts, (score, relevance, trend, fresh), strict=True):
-            part[r, slot] = values[r, j]
-        chosen_groups[r, slot] = g[r]
-        site_counts[r, s[r]] += 1
-        bucket_counts[r, c[r]] += 1
-        n_chosen[r] += 1
-    return (out, *parts)
+    ranked = take(safe)
+    values = [take(a) for a in (score, parts["relevance"], parts["trend"], parts["freshness"])]
+    slots = capped_fill(
+        ctx.site_codes[ranked],
+        ctx.bucket_codes[ranked],
+        np.isfinite(values[0]),
+        k=mix.k,
+        max_per_site=mix.max_per_site,
+        max_per_category=mix.max_per_category,
+        groups=ctx.groups[ranked],
+    )
+    out = np.full((b, mix.k), -1, dtype=np.int32)
+    out_parts = [np.zeros((b, mix.k), dtype=np.float32) for _ in values]
+    r, slot = np.nonzero(slots >= 0)
+    j = slots[r, slot]
+    out[r, slot] = ranked[r, j]
+    for part, v in zip(out_parts, values, strict=True):
+        part[r, slot] = v[r, j]
+    return (out, *out_parts)
 
 
 def concat_lists(parts: Sequence[MixedLists]) -> MixedLists:
@@ -199,14 +243,17 @@ class Mixer:
         freshness: np.ndarray,
         eligible: np.ndarray,
         groups: np.ndarray,
-        params: MixParams,
+        mix: MixConfig,
         *,
+        scorer: Scorer | None = None,
         allowed: Mapping[str, Sequence[str]] | None = None,
         sites: Sequence[str] = (),
     ) -> None:
         n = len(articles)
         self.X = sp.csr_matrix(X)
-        self.params = params
+        self.mix = mix
+        self.scorer = scorer if scorer is not None else scorer_from_config(mix)
+        check_parts(self.scorer)
         self.article_ids = articles["article_id"].astype(str).to_numpy().astype(object)
         self.site_values = articles["site"].astype(str).to_numpy().astype(object)
         self.site_keys = sorted(set(self.site_values.tolist()) | set(sites))
@@ -222,7 +269,8 @@ class Mixer:
             site_codes,
             category_buckets(articles),
             np.asarray(groups, dtype=np.int64),
-            params,
+            mix,
+            self.scorer,
         )
         self.pairs = allowed_site_pairs(self.site_keys, allowed)
         # Ranked pool (by trend, then row) of each set of allowed sites.
@@ -235,7 +283,7 @@ class Mixer:
     def _pool_of(self, targets: Sequence[str]) -> np.ndarray:
         in_targets = np.isin(self.site_values[self._ranked], list(targets))
         # A generous pool: caps and dedupe drop items, the list must still fill.
-        return self._ranked[in_targets][: max(self.params.trending_pool, 4 * self.params.k)]
+        return self._ranked[in_targets][: max(self.mix.trending_pool, 4 * self.mix.k)]
 
     def _block(
         self,
@@ -265,7 +313,7 @@ class Mixer:
         """Lists of the articles at ``rows``; ``neighbors`` row ``i`` holds the
         neighbours of ``rows[i]``. Lists come out in the order of ``rows``."""
         rows = np.asarray(rows, dtype=np.int64)
-        k = self.params.k
+        k = self.mix.k
         items = np.full((len(rows), k), -1, dtype=np.int32)
         parts = [np.zeros((len(rows), k), dtype=np.float32) for _ in range(4)]
         row_sites = self.site_values[rows]
@@ -336,8 +384,9 @@ def mix_lists(
     freshness: np.ndarray,
     eligible: np.ndarray,
     groups: np.ndarray,
-    params: MixParams,
+    mix: MixConfig,
     *,
+    scorer: Scorer | None = None,
     allowed: Mapping[str, Sequence[str]] | None = None,
     sites: Sequence[str] = (),
     block_size: int = 2048,
@@ -354,11 +403,22 @@ def mix_lists(
     trend, freshness : per-article parts in [0, 1].
     eligible : mask of articles that may be shown.
     groups : near-duplicate group of each article.
+    mix : the ``[mix]`` settings (list length, caps, pool size, weights).
+    scorer : scores candidates from their parts (default: ``mix``'s weighted blend).
     allowed : which sites each site may recommend (default: every other).
     sites : registry site keys; each gets a page list even without articles.
     """
     mixer = Mixer(
-        X, articles, trend, freshness, eligible, groups, params, allowed=allowed, sites=sites
+        X,
+        articles,
+        trend,
+        freshness,
+        eligible,
+        groups,
+        mix,
+        scorer=scorer,
+        allowed=allowed,
+        sites=sites,
     )
     articles_lists = mixer.for_articles(
         np.arange(len(articles)), neighbors, block_size=block_size, on_progress=on_progress

@@ -35,7 +35,6 @@ from recommender.lists import Item, RecommendationList, SerializedList
 from recommender.mix import (
     MixedLists,
     Mixer,
-    MixParams,
     concat_lists,
     eligible_articles,
     freshness_scores,
@@ -271,9 +270,7 @@ class Recommender:
         mark which may be recommended."""
         articles = self._prepare(articles, now)
         with progress.stage("features", total=len(articles)):
-            self.vectorizer_ = vectorizer_from_config(
-                self.config.features, n_articles=len(articles)
-            )
+            self.vectorizer_ = vectorizer_from_config(self.config.features)
             try:
                 self.X_ = self.vectorizer_.fit_transform(articles)
             except ValueError as error:  # e.g. every word is a stop word
@@ -512,12 +509,12 @@ class Recommender:
             )
             copied = np.flatnonzero(reusable)
             source = previous[copied]  # the old article lists come first, in row order
-            items = np.full((n, mixer.params.k), -1, dtype=np.int32)
+            items = np.full((n, mixer.mix.k), -1, dtype=np.int32)
             items[mix_rows] = fresh.items
             items[copied] = _to_new(old.lists_.items[source], new_of_old)
             parts = []
             for name in ("score", "relevance", "trend", "freshness"):
-                values = np.zeros((n, mixer.params.k), dtype=np.float32)
+                values = np.zeros((n, mixer.mix.k), dtype=np.float32)
                 values[mix_rows] = getattr(fresh, name)
                 values[copied] = getattr(old.lists_, name)[source]
                 parts.append(values)
@@ -570,28 +567,12 @@ class Recommender:
         cut = np.where(last >= 0, old.lists_.score[before, -1], -np.inf)
         worst = np.full(len(kept), -np.inf)  # the best score among differing candidates
 
-        def scores(
-            ctx: Any, rows: np.ndarray, candidates: np.ndarray, relevance: np.ndarray
-        ) -> np.ndarray:
-            """What the mix scores each candidate for its page ``rows`` (of
-            the candidates' shape; -inf: never shown)."""
-            safe = np.maximum(candidates, 0)
-            valid = (candidates >= 0) & ctx.eligible[safe] & (candidates != rows)
-            valid &= ctx.groups[safe] != ctx.groups[rows]
-            w = ctx.params
-            value = (
-                w.w_relevance * np.clip(relevance, 0.0, 1.0)
-                + w.w_trend * ctx.trend[safe]
-                + w.w_freshness * ctx.freshness[safe]
-            )
-            return np.where(valid, value, -np.inf)
-
         def note(
             ctx: Any, at: np.ndarray, pages: np.ndarray, candidates: np.ndarray, score: np.ndarray
         ) -> None:
             """Raise ``worst`` by differing candidates (with their neighbour
             scores) of the lists at ``at`` (pages ``pages``)."""
-            np.maximum.at(worst, at, scores(ctx, pages, candidates, score))
+            np.maximum.at(worst, at, ctx.scores(candidates, score, pages)[0])
 
         # Neighbours gained, lost or rescored, or whose candidate changed: one
         # sort per list of both lists' entries, keyed (candidate as a new row,
@@ -658,7 +639,7 @@ class Recommender:
                         relevance = (X[page_rows] @ X[members].T).toarray()
                         candidates = np.broadcast_to(members, relevance.shape)
                         pages = np.broadcast_to(page_rows[:, None], relevance.shape)
-                        values = scores(ctx, pages, candidates, relevance)
+                        values = ctx.scores(candidates, relevance, pages)[0]
                         np.maximum.at(worst, at, values.max(axis=1))
 
         ok = np.isneginf(worst) | (worst < cut - margin)
@@ -798,25 +779,12 @@ class Recommender:
                 self.freshness_,
                 self.eligible_,
                 self.groups_,
-                self.mix_params(),
+                self.config.mix,
                 allowed=self.config.allowed_pairs(),
                 sites=list(self.config.sites),
             )
             self.__dict__["_mixer_cache"] = mixer
         return mixer
-
-    def mix_params(self) -> MixParams:
-        m = self.config.mix
-        return MixParams(
-            k=m.k,
-            w_relevance=m.weights.relevance,
-            w_trend=m.weights.trend,
-            w_freshness=m.weights.freshness,
-            max_per_site=m.max_per_site,
-            max_per_category=m.max_per_category,
-            min_relevance=m.min_relevance,
-            trending_pool=m.trending_pool,
-        )
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "lists_"):

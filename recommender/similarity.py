@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from recommender.config import allowed_site_pairs
 from recommender.kernels import get_kernel
 
 ProgressCallback = Callable[[int], None]
@@ -167,17 +168,6 @@ def top_k_per_row(
     out_idx[rows[keep], rank[keep]] = cols[keep]
     out_val[rows[keep], rank[keep]] = vals[keep]
     return out_idx, out_val
-
-
-def allowed_site_pairs(
-    site_keys: Sequence[str], allowed: Mapping[str, Sequence[str]] | None
-) -> dict[str, list[str]]:
-    """Each site's allowed candidate sites; default every *other* site."""
-    explicit = allowed or {}
-    return {
-        s: list(explicit[s]) if s in explicit else [t for t in site_keys if t != s]
-        for s in site_keys
-    }
 
 
 def _resolve_jobs(n_jobs: int) -> int:

@@ -9,7 +9,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
-from recommender.features import ArticleVectorizer
+from recommender.config import FeaturesConfig
+from recommender.features import ArticleVectorizer, vectorizer_from_config
 from tests.conftest import tiny_articles
 
 
@@ -109,3 +110,23 @@ def test_rejects_bad_input() -> None:
         ArticleVectorizer().fit(pd.DataFrame({"body": ["x"]}))
     with pytest.raises(ValueError, match="title_weight must be >= 0"):
         ArticleVectorizer(title_weight=-1).fit(tiny_articles())
+
+
+def test_estimator_defaults_are_the_config_defaults() -> None:
+    """The estimator built by hand and the one the batch builds from an empty
+    ``[features]`` section have the same parameters (``max_df`` was 1.0 in one
+    and 0.5 in the other)."""
+    by_hand = ArticleVectorizer().get_params()
+    from_config = vectorizer_from_config(FeaturesConfig(), category_column="category").get_params()
+    assert by_hand == from_config
+
+
+def test_a_fractional_max_df_is_relaxed_for_a_single_article() -> None:
+    """One article: any fraction of one document would drop every term, so
+    the fit keeps them; two articles with the same words drop those over
+    ``max_df``."""
+    one = pd.DataFrame({"title": ["Tokyo ramen"], "body": ["ramen shops"], "category": [""]})
+    vec = ArticleVectorizer(max_df=0.5).fit(one)
+    assert set(vec.vocabulary_) == {"tokyo", "ramen", "shops"}
+    two = pd.concat([one, one.assign(title="Osaka ramen")], ignore_index=True)
+    assert set(ArticleVectorizer(max_df=0.5).fit(two).vocabulary_) == {"tokyo", "osaka"}

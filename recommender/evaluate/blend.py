@@ -10,8 +10,8 @@ compared, each with the engine's parts in [0, 1]:
 ``content``   relevance only;
 ``trending``  the engine's trend at the latest refresh (see
               :mod:`recommender.evaluate.replay`);
-``blend``     ``w_relevance * relevance + w_trend * trend + w_freshness *
-              freshness``, the mix's formula and weights, freshness halving
+``blend``     the mix's scorer (:mod:`recommender.scoring`: the weighted
+              blend of relevance, trend and freshness), freshness halving
               every ``freshness_half_life_days`` from the article's
               first-shown time.
 
@@ -28,6 +28,7 @@ from sklearn.preprocessing import normalize
 
 from recommender.config import FeaturesConfig, MixConfig
 from recommender.features import vectorizer_from_config
+from recommender.scoring import Scorer, scorer_from_config
 
 BLEND_METHODS: dict[str, str] = {
     "content": "content only (history profile)",
@@ -42,7 +43,7 @@ def article_features(
     """Feature rows of ``articles`` with the engine's vectorizer settings; the
     category column is the articles' own ``category`` (network-wide in MIND)."""
     vectorizer = vectorizer_from_config(
-        features or FeaturesConfig(), category_column="category", n_articles=len(articles)
+        features or FeaturesConfig(), category_column="category"
     )
     return sp.csr_matrix(vectorizer.fit_transform(articles))
 
@@ -89,25 +90,24 @@ def blend_scores(
     relevance: np.ndarray,
     published_at: pd.Series,
     mix: MixConfig | None = None,
+    scorer: Scorer | None = None,
 ) -> pd.DataFrame:
     """Add ``content``, ``trending`` and ``blend`` columns to replayed candidates.
 
     ``scored``: a replay's candidates (with ``engine`` and ``refresh``);
-    ``published_at``: article_id -> first-shown time.
+    ``published_at``: article_id -> first-shown time; ``scorer``: what
+    blends the parts (default: ``mix``'s, as the lists are scored).
     """
     m = mix or MixConfig()
+    scorer = scorer if scorer is not None else scorer_from_config(m)
     published = pd.to_datetime(scored["article_id"].map(published_at), utc=True)
     published = published.where(published <= scored["refresh"], scored["refresh"])
     age_days = (scored["refresh"] - published) / pd.Timedelta(days=1)
     freshness = np.exp2(-np.asarray(age_days, dtype=np.float64) / m.freshness_half_life_days)
-    w = m.weights
+    trend = scored["engine"].to_numpy()
+    parts = {"relevance": relevance, "trend": trend, "freshness": freshness}
     return scored.assign(
-        content=relevance,
-        trending=scored["engine"].to_numpy(),
-        freshness=freshness,
-        blend=w.relevance * relevance
-        + w.trend * scored["engine"].to_numpy()
-        + w.freshness * freshness,
+        content=relevance, trending=trend, freshness=freshness, blend=scorer.score(parts)
     )
 
 

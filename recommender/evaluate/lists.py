@@ -9,7 +9,6 @@ metrics of :mod:`recommender.evaluate.metrics` read: one row per item with
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -66,9 +65,22 @@ def recommendation_frame(
     )
 
 
-def remix(model: Recommender, **params: Any) -> MixedLists:
-    """The model's lists again with other mix parameters (weights, caps)."""
-    mix = replace(model.mix_params(), **params)
+def remix(model: Recommender, **changes: Any) -> MixedLists:
+    """The model's lists again with other ``[mix]`` settings: a setting by
+    name (``max_per_site=2``) or a weight as ``w_<part>`` (``w_trend=0.0``)."""
+    mix = model.config.mix
+    weights = {
+        name.removeprefix("w_"): value for name, value in changes.items() if name.startswith("w_")
+    }
+    others = {name: value for name, value in changes.items() if not name.startswith("w_")}
+    unknown = sorted(set(weights) - set(type(mix.weights).model_fields))
+    unknown += sorted(set(others) - set(type(mix).model_fields))
+    if unknown:
+        raise ValueError(f"unknown mix setting(s) {unknown}")
+    settings = mix.model_dump()
+    mix = type(mix).model_validate(
+        {**settings, **others, "weights": {**settings["weights"], **weights}}
+    )
     return mix_lists(
         model.X_,
         model.articles_,

@@ -38,6 +38,7 @@ from recommender.datasets.mind import MindData
 from recommender.evaluate.blend import article_features, blend_scores, history_relevance
 from recommender.evaluate.metrics import impression_metrics
 from recommender.evaluate.replay import evaluation_start, replay
+from recommender.mix import capped_fill
 
 _log = logging.getLogger(__name__)
 
@@ -99,11 +100,12 @@ def capped_ranking(
 ) -> np.ndarray:
     """Scores that rank each impression the way the capped greedy fill does.
 
-    Candidates are taken in ``score`` order (ties by row order); one is
-    accepted while fewer than ``k`` are, its site has fewer than
-    ``max_per_site`` and its category fewer than ``max_per_category``
-    accepted ones. Accepted candidates come first, the rest after them, each
-    group in score order. ``frame`` needs ``site`` and ``category``.
+    Candidates are taken in ``score`` order (ties by row order) by the mix's
+    own :func:`~recommender.mix.capped_fill`: one is accepted while fewer
+    than ``k`` are, its site has fewer than ``max_per_site`` and its
+    category fewer than ``max_per_category`` accepted ones. Accepted
+    candidates come first, the rest after them, each group in score order.
+    ``frame`` needs ``site`` and ``category``.
     """
     imp, _ = pd.factorize(frame[impression])
     site, _ = pd.factorize(frame["site"].astype(str))
@@ -120,22 +122,17 @@ def capped_ranking(
     cat_m = np.full((n_imp, width), -1)
     site_m[imp_sorted, pos] = site[order]
     cat_m[imp_sorted, pos] = cat[order]
-    site_counts = np.zeros((n_imp, int(site.max()) + 1 if len(site) else 1), dtype=np.int32)
-    cat_counts = np.zeros((n_imp, int(cat.max()) + 1 if len(cat) else 1), dtype=np.int32)
-    taken = np.zeros(n_imp, dtype=np.int32)
+    slots = capped_fill(
+        np.maximum(site_m, 0),
+        np.maximum(cat_m, 0),
+        site_m >= 0,
+        k=k,
+        max_per_site=max_per_site,
+        max_per_category=max_per_category,
+    )
     accepted = np.zeros((n_imp, width), dtype=bool)
-    rows = np.arange(n_imp)
-    for j in range(width):
-        sj = site_m[:, j]
-        cj = cat_m[:, j]
-        ok = (sj >= 0) & (taken < k)
-        ok &= site_counts[rows, np.maximum(sj, 0)] < max_per_site
-        ok &= cat_counts[rows, np.maximum(cj, 0)] < max_per_category
-        r = rows[ok]
-        site_counts[r, sj[ok]] += 1
-        cat_counts[r, cj[ok]] += 1
-        taken[ok] += 1
-        accepted[ok, j] = True
+    filled_rows, filled_slots = np.nonzero(slots >= 0)
+    accepted[filled_rows, slots[filled_rows, filled_slots]] = True
     key = np.where(accepted[imp_sorted, pos], pos, width + pos)
     out = np.empty(len(s))
     out[order] = -key.astype(np.float64)
