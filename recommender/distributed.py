@@ -60,6 +60,7 @@ from recommender.errors import ClusterError, ConfigError
 from recommender.kernels import available_kernels, get_kernel
 from recommender.mix import MixedLists, Mixer
 from recommender.model import Recommender
+from recommender.model.stages import Stages
 from recommender.progress import Advance, StageTimer
 from recommender.similarity import Neighbors, cross_site_neighbors
 
@@ -314,7 +315,7 @@ def fit_on_cluster(
     wait_seconds = config.run.cluster_timeout_seconds if timeout is None else timeout
 
     def score_articles(
-        model: Recommender, mixer: Mixer, stages: StageTimer
+        model: Stages, mixer: Mixer, stages: StageTimer
     ) -> tuple[Neighbors, MixedLists]:
         return _score_on_cluster(client, model, mixer, stages, partition_rows, wait_seconds)
 
@@ -325,7 +326,7 @@ def fit_on_cluster(
 
 def _score_on_cluster(
     client: Client,
-    model: Recommender,
+    model: Stages,
     mixer: Mixer,
     progress: StageTimer,
     partition_rows: int | None,

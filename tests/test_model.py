@@ -146,10 +146,10 @@ def test_bulk_json_decodes_to_the_same_lists(model: Recommender) -> None:
 @given(st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), max_size=50))
 @settings(max_examples=100, deadline=None)
 def test_bulk_numbers_read_back_as_the_same_floats(values) -> None:
-    from recommender.model import _json_numbers, _rounded
+    from recommender.model.payloads import json_numbers, rounded
 
-    rounded = _rounded(np.array(values, dtype=np.float64))
-    texts = _json_numbers(rounded).to_pylist()
+    published = rounded(np.array(values, dtype=np.float64))
+    texts = json_numbers(published).to_pylist()
     decoded = [json.loads(text) for text in texts]
     assert all(isinstance(value, float) for value in decoded)
-    assert decoded == rounded.tolist()
+    assert decoded == published.tolist()

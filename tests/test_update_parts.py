@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recommender.columns import rows_of, take_rows
-from recommender.model import _assemble_rows, _same_content
+from recommender.model.rows import assemble_rows, same_content
 from recommender.similarity import Neighbors, top_k_per_row
 
 
@@ -90,7 +90,7 @@ def test_same_content_compares_every_content_field_with_missing_equal_to_missing
         )
         for i, p in enumerate(previous)
     ]
-    np.testing.assert_array_equal(_same_content(old, previous, new), expected)
+    np.testing.assert_array_equal(same_content(old, previous, new), expected)
 
 
 @settings(max_examples=200, deadline=None)
@@ -102,7 +102,7 @@ def test_assembled_rows_are_the_kept_old_rows_and_the_transformed_ones(seed, n_o
     same = (previous >= 0) & (rng.random(n) < 0.8)
     fresh = sp.random(n, 9, density=0.4, format="csr", dtype=np.float32, random_state=rng)
 
-    built = _assemble_rows(old, previous, same, lambda rows: fresh[rows])
+    built = assemble_rows(old, previous, same, lambda rows: fresh[rows])
 
     expected = np.where(same[:, None], old.toarray()[np.maximum(previous, 0)], fresh.toarray())
     assert built.shape == (n, 9)

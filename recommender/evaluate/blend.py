@@ -42,9 +42,7 @@ def article_features(
 ) -> sp.csr_matrix:
     """Feature rows of ``articles`` with the engine's vectorizer settings; the
     category column is the articles' own ``category`` (network-wide in MIND)."""
-    vectorizer = vectorizer_from_config(
-        features or FeaturesConfig(), category_column="category"
-    )
+    vectorizer = vectorizer_from_config(features or FeaturesConfig(), category_column="category")
     return sp.csr_matrix(vectorizer.fit_transform(articles))
 
 

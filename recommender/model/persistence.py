@@ -1,4 +1,4 @@
-"""A fitted :class:`~recommender.model.Recommender` as the model file holds it:
+"""Persistence: a fitted :class:`~recommender.model.Recommender` as the model file holds it:
 its fitted attributes as arrays (written with ``allow_pickle=False``) and JSON,
 read back only into the fields a model has, each into its own class. Nothing
 in the file names a type, and nothing is unpickled: loading a file runs no
@@ -10,21 +10,32 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from recommender.artifact import ArtifactReader, ArtifactWriter
+from recommender.artifact import (
+    ArtifactReader,
+    ArtifactWriter,
+    PendingArtifact,
+    open_artifact,
+    write_pending,
+)
 from recommender.config import Config
+from recommender.errors import ArtifactError
 from recommender.features import ArticleVectorizer
 from recommender.mix import MixedLists
+from recommender.model.stages import Stages
 from recommender.similarity import Neighbors, TitleLinks
 from recommender.trending import TrendBaseline
 
-if TYPE_CHECKING:
-    from recommender.model import Recommender
+M = TypeVar("M", bound=Stages)
+
+#: The model file's ``kind``: what :func:`load_model` accepts.
+ARTIFACT_KIND = "recommender.model.Recommender"
 
 #: Fitted attributes a model file holds: always, and when the model has them.
 _REQUIRED_FIELDS = (
@@ -64,7 +75,7 @@ _FLOAT_TYPES: dict[str, Any] = {"float32": np.float32, "float64": np.float64}
 _TIME_UNITS = ("s", "ms", "us", "ns")
 
 
-def encode_model(model: Recommender) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def encode_model(model: Stages) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The model's fitted state as JSON and named arrays."""
     fields = vars(model)
     unknown = sorted(
@@ -75,7 +86,7 @@ def encode_model(model: Recommender) -> tuple[dict[str, Any], dict[str, np.ndarr
     if unknown:
         raise TypeError(
             f"Recommender.save does not know the fitted attribute(s) {unknown}: "
-            "add them to the model file's fields (recommender/model.py)"
+            "add them to the model file's fields (recommender/model/persistence.py)"
         )
     w = ArtifactWriter()
     state: dict[str, Any] = {
@@ -120,7 +131,7 @@ def encode_model(model: Recommender) -> tuple[dict[str, Any], dict[str, np.ndarr
     return state, w.arrays
 
 
-def decode_model(cls: type[Recommender], r: ArtifactReader) -> Recommender:
+def decode_model(cls: type[M], r: ArtifactReader) -> M:
     """A model from the fields :func:`encode_model` wrote (checked against
     each other: a file that passes the checksum yet does not fit together
     is refused here, not by an IndexError later)."""
@@ -182,6 +193,38 @@ def decode_model(cls: type[Recommender], r: ArtifactReader) -> Recommender:
             raise r.error("published_run_id_ is not a string")
         model.published_run_id_ = run_id
     return model
+
+
+def save_pending(model: Stages, path: str | Path) -> PendingArtifact:
+    """The model file written beside ``path`` under a temporary name and
+    fsynced; :meth:`~recommender.artifact.PendingArtifact.commit` puts it in
+    place."""
+    state, arrays = encode_model(model)
+    metadata = {
+        "kind": ARTIFACT_KIND,
+        "config_hash": model.config.config_hash(),
+        "model_hash": model.config.model_hash(),
+        "model_version": model.version,
+        "now": model.now_.isoformat(),
+        "n_articles": len(model.articles_),
+        "published_run_id": model.published_run_id_,
+    }
+    return write_pending(state, path, metadata, arrays)
+
+
+def load_model(cls: type[M], path: str | Path) -> M:
+    """A model of class ``cls`` read from a file :func:`save_pending` wrote;
+    :class:`ArtifactError` if it is damaged, truncated, not a model or from
+    another version, or if its fields do not fit together."""
+    with open_artifact(path) as reader:
+        if reader.metadata.get("kind") != ARTIFACT_KIND:
+            raise ArtifactError(f"{path}: not a Recommender model artifact")
+        try:
+            return decode_model(cls, reader)
+        except ArtifactError:
+            raise
+        except Exception as error:  # whatever else a crafted file may provoke
+            raise reader.error(f"{type(error).__name__}: {error}") from None
 
 
 def _plain_dict(name: str, value: Any) -> dict[str, Any]:
@@ -495,3 +538,6 @@ def _decode_title_links(r: ArtifactReader, name: str, value: Any, n: int) -> Tit
     known = {field.name for field in dataclasses.fields(TitleLinks)}
     kept = {key: part for key, part in parts.items() if key in known}
     return TitleLinks(vectorizer, pairs, float(value["threshold"]), **kept)
+
+
+__all__ = ["ARTIFACT_KIND", "decode_model", "encode_model", "load_model", "save_pending"]
