@@ -16,11 +16,15 @@ def take_rows(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
     """``frame.iloc[rows]`` (index reset), Arrow columns taken by Arrow:
     pandas' own take on a million-row Arrow string column costs seconds."""
     rows = np.asarray(rows, dtype=np.int64)
+    n = len(frame)
+    if len(rows) and (rows.min() < -n or rows.max() >= n):
+        raise IndexError(f"row numbers out of range for {n} rows")
+    rows = np.where(rows < 0, rows + n, rows)  # as iloc: negative rows count from the end
     columns = {}
     for name, column in frame.items():
         dtype = column.dtype
         if not (hasattr(column.array, "__arrow_array__") and hasattr(dtype, "__from_arrow__")):
-            columns[name] = pd.Series(column.array.take(rows), name=name)
+            columns[name] = pd.Series(column.array.take(rows), name=name, dtype=dtype)
             continue
         # Chunk by chunk (a ChunkedArray's own take costs ~20x more here).
         chunked = as_arrow(column)
