@@ -1,0 +1,113 @@
+"""The widget: the block as an HTML fragment (``/widget``, ``/widget/{id}``),
+and its embed script and styles (``/widget.js``, ``/widget.css``)."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from recommender.lists import RecommendationList
+from recommender.web.assets import FRAGMENT_HEADER, WIDGET_CSS, WIDGET_JS
+from recommender.web.http import ID_HELP, ArticleId, k_param, list_responses, site_param, static
+from recommender.web.service import Service
+from recommender.web.settings import TOKEN_PATTERN
+from recommender.web.widget import render_widget
+
+Placement = Annotated[
+    str, Query(pattern=TOKEN_PATTERN, description="Where the block sits (tracking).")
+]
+
+
+def _fragment_responses() -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "content": {"text/html": {"schema": {"type": "string"}}},
+            "headers": {
+                FRAGMENT_HEADER: {
+                    "description": "`1`: the answer is the block's fragment (widget.js "
+                    "inserts nothing else).",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **list_responses(),
+    }
+
+
+def widget_router(service: Service) -> APIRouter:
+    """The fragment and asset endpoints of ``service``."""
+    router = APIRouter()
+    K: Any = k_param(service.settings)
+    Site: Any = site_param(service.settings)
+    events_url = service.events_url()
+
+    def fragment(
+        request: Request, article_id: str, k: int | None, site: str | None, placement: str
+    ) -> Response:
+        block = service.page_list(article_id, k, site)
+
+        def as_html(block: RecommendationList) -> str:
+            return render_widget(block, events_url=events_url, placement=placement)
+
+        return service.respond(
+            request,
+            block,
+            ("html", site, k, placement),
+            "text/html; charset=utf-8",
+            as_html,
+            headers={FRAGMENT_HEADER: "1"},
+        )
+
+    @router.get(
+        "/widget",
+        response_class=Response,
+        responses=_fragment_responses(),
+        summary="The block as an HTML fragment (the id as a parameter)",
+    )
+    async def widget_of(
+        request: Request,
+        article: Annotated[str, Query(description=ID_HELP)],
+        k: K = None,
+        site: Site = None,
+        placement: Placement = "widget",
+    ) -> Response:
+        """The block under ``article`` (same list and fallbacks as
+        ``/v1/recommendations``): heading, then category label, linked title
+        and site name per item. Empty when there is nothing to show. What
+        ``widget.js`` asks for: as a query parameter, no id can change the
+        path asked for (a path keeps ``../``, which a browser resolves)."""
+        return fragment(request, article, k, site, placement)
+
+    @router.get(
+        "/widget/{article_id:recommender_text}",
+        response_class=Response,
+        responses=_fragment_responses(),
+        summary="The block as an HTML fragment",
+    )
+    async def widget(
+        request: Request,
+        article_id: ArticleId,
+        k: K = None,
+        site: Site = None,
+        placement: Placement = "widget",
+    ) -> Response:
+        """The same fragment as ``GET /widget?article=``, for a backend that
+        includes it server-side (the id percent-encoded into the path)."""
+        return fragment(request, article_id, k, site, placement)
+
+    router.add_api_route(
+        "/widget.js",
+        static(WIDGET_JS, "text/javascript; charset=utf-8"),
+        methods=["GET"],
+        response_class=Response,
+        responses={200: {"content": {"text/javascript": {"schema": {"type": "string"}}}}},
+        summary="The embed script",
+    )
+    router.add_api_route(
+        "/widget.css",
+        static(WIDGET_CSS, "text/css; charset=utf-8"),
+        methods=["GET"],
+        response_class=Response,
+        responses={200: {"content": {"text/css": {"schema": {"type": "string"}}}}},
+        summary="The block's default styles",
+    )
+    return router
