@@ -1,11 +1,12 @@
-"""Every `recommender ...` command line of README.md parses as written.
+"""Every `recommender ...` command line of README.md and docs/*.md parses as written.
 
-The README's examples are the commands newcomers copy: each one, from the
-shell blocks (lines starting with `recommender `, or after `&&`), the cron
-entry and the Airflow task, goes through the real command line parser with
-the commands' callbacks replaced (nothing runs) and paths not required to
-exist, so that an option the README uses and the command lacks, a missing
-value or a misspelt subcommand fails here instead of on a user's machine.
+The examples of the README and of the pages under docs/ are the commands
+users copy: each one, from the shell blocks (lines starting with
+`recommender `, or after `&&`), the cron entry and the Airflow task, goes
+through the real command line parser with the commands' callbacks replaced
+(nothing runs) and paths not required to exist, so that an option a page
+uses and the command lacks, a missing value or a misspelt subcommand fails
+here instead of on a user's machine.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from recommender.cli import _app, cli
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
+#: The pages whose code blocks are checked: the README, then docs/ in name order.
+PAGES = [README, *sorted((REPO / "docs").glob("*.md"))]
 FENCE = re.compile(r"^[ \t]*```(\w*)[ \t]*\n(.*?)^[ \t]*```", re.S | re.M)
 #: Shell words after which the rest of a line is not the command's.
 SHELL_STOPS = {">", ">>", "2>", "2>&1", "|", "||", "&&", ";", "&"}
 
 
 def readme_command_lines(text: str) -> list[str]:
-    """The `recommender ...` command lines of the README's code blocks."""
+    """The `recommender ...` command lines of a Markdown page's code blocks."""
     found = []
     for language, body in FENCE.findall(text):
         body = body.replace("\\\n", " ")  # continued lines
@@ -62,7 +65,14 @@ def command_words(line: str) -> list[str]:
     return words[1:]
 
 
-LINES = readme_command_lines(README.read_text(encoding="utf-8"))
+#: (page, command line) for every command line of every page.
+PAGE_LINES = [
+    (str(page.relative_to(REPO)), line)
+    for page in PAGES
+    for line in readme_command_lines(page.read_text(encoding="utf-8"))
+]
+LINES = [line for _, line in PAGE_LINES]
+README_LINES = [line for page, line in PAGE_LINES if page == "README.md"]
 
 
 def leaf_commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[Any]:
@@ -86,7 +96,7 @@ def parse(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], tuple[str, d
         monkeypatch.setattr(command, "callback", record)
         for param in command.params:
             if isinstance(param.type, click.Path) and param.type.exists:
-                monkeypatch.setattr(param.type, "exists", False)  # the README's paths are examples
+                monkeypatch.setattr(param.type, "exists", False)  # the pages' paths are examples
 
     def run(words: list[str]) -> tuple[str, dict]:
         called.clear()
@@ -100,16 +110,51 @@ def parse(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], tuple[str, d
     return run
 
 
-def test_the_readme_has_the_command_lines_a_newcomer_copies() -> None:
+def test_the_pages_have_the_command_lines_users_copy() -> None:
+    assert len(PAGES) >= 2, PAGES
     assert len(LINES) >= 15, LINES
     assert any(line.startswith("recommender run -q -v -c ") for line in LINES)  # cron
     assert any(line.startswith("recommender run -v -c ") for line in LINES)  # Airflow
-    assert any(line.startswith("recommender serve ") and "--public-url" in line for line in LINES)
-    assert any(line.startswith("recommender run --config data/sample.toml") for line in LINES)
+    assert any(line.startswith("recommender ingest ") for line in LINES)
+    assert any(line.startswith("recommender batch ") and "--cluster" in line for line in LINES)
+    # The front door: the quick start's run and the HTTP service.
+    assert any(
+        line.startswith("recommender run --config data/sample.toml") for line in README_LINES
+    )
+    assert any(
+        line.startswith("recommender serve ") and "--public-url" in line for line in README_LINES
+    )
 
 
-@pytest.mark.parametrize("line", LINES)
-def test_readme_command_line_parses(line: str, parse) -> None:
+def test_the_command_lines_are_found_in_every_kind_of_block() -> None:
+    text = "\n".join(
+        [
+            "```sh",
+            "python -m pip install . && recommender run --config a.toml",
+            "recommender serve -c a.toml \\",
+            "    --port 8000",
+            "```",
+            "```cron",
+            "*/10 * * * * recommender run -q -c a.toml >> run.log 2>&1",
+            "```",
+            "```python",
+            'task = BashOperator(bash_command="recommender run -v -c a.toml")',
+            "```",
+            "```text",
+            "recommender run --not-a-command-line",
+            "```",
+        ]
+    )
+    assert readme_command_lines(text) == [
+        "recommender run --config a.toml",
+        "recommender serve -c a.toml      --port 8000",
+        "recommender run -q -c a.toml >> run.log 2>&1",
+        "recommender run -v -c a.toml",
+    ]
+
+
+@pytest.mark.parametrize(("page", "line"), PAGE_LINES)
+def test_page_command_line_parses(page: str, line: str, parse) -> None:
     words = command_words(line)
     command, _ = parse(words)
     named = [w for w in words if not w.startswith("-")]

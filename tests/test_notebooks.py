@@ -137,15 +137,15 @@ def test_notebook_runs_from_the_repository_root(kernel_specs: KernelSpecManager)
     assert (FIGURES / "01-corpus.png").is_file()
 
 
-# -- what the README's notebook commands need -----------------------------------
+# -- what the notebook commands of docs/notebooks.md need -------------------------
 
-#: The package that provides each `jupyter <subcommand>` the README runs.
+#: The package that provides each `jupyter <subcommand>` docs/notebooks.md runs.
 JUPYTER_SUBCOMMANDS = {"lab": "jupyterlab", "nbconvert": "nbconvert", "notebook": "notebook"}
 
 
 def _notebook_section() -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    return readme.split("## Notebooks for analysts", 1)[1].split("\n## ", 1)[0]
+    """The analysts' page, which gives the commands to open and clear the notebooks."""
+    return (ROOT / "docs" / "notebooks.md").read_text(encoding="utf-8")
 
 
 def _extra(name: str) -> set[str]:
@@ -196,8 +196,8 @@ def _notebook_imports() -> set[str]:
     return found
 
 
-def test_the_notebooks_extra_installs_what_the_readme_commands_need() -> None:
-    """`pip install -e '.[notebooks]'` gives JupyterLab, nbconvert (the README's
+def test_the_notebooks_extra_installs_what_the_page_commands_need() -> None:
+    """`pip install -e '.[notebooks]'` gives JupyterLab, nbconvert (the page's
     clear-outputs command), a kernel, and every package the notebooks import or
     the library functions they call need (matplotlib, tomli-w: the evaluate extra)."""
     from packaging.utils import canonicalize_name
@@ -212,7 +212,7 @@ def test_the_notebooks_extra_installs_what_the_readme_commands_need() -> None:
 
     section = _notebook_section()
     installs = [line for line in section.splitlines() if "pip install" in line]
-    assert installs, "the notebooks section gives no install command"
+    assert installs, "docs/notebooks.md gives no install command"
     for line in installs:
         assert "'.[notebooks]'" in line or '".[notebooks]"' in line, line
     subcommands = re.findall(r"^\s*jupyter (\w+)", section, re.M)
@@ -222,13 +222,13 @@ def test_the_notebooks_extra_installs_what_the_readme_commands_need() -> None:
         assert JUPYTER_SUBCOMMANDS[subcommand] in extra, f"jupyter {subcommand}"
 
 
-def test_the_readme_clear_outputs_command_clears_them(tmp_path: Path) -> None:
-    """The README's `jupyter nbconvert --clear-output --inplace ...`, run on a
+def test_the_page_clear_outputs_command_clears_them(tmp_path: Path) -> None:
+    """The page's `jupyter nbconvert --clear-output --inplace ...`, run on a
     notebook with outputs, gives back the committed file."""
     pytest.importorskip("nbconvert", reason="nbconvert comes with the notebooks extra")
     section = _notebook_section()
     command = re.search(r"`(jupyter nbconvert [^`]*notebooks/\*\.ipynb)`", section)
-    assert command, "the README's clear-outputs command"
+    assert command, "the clear-outputs command of docs/notebooks.md"
     name = FOUND[0]
     notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     for cell in notebook.cells:
