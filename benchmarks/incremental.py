@@ -37,6 +37,7 @@ from scale import NOW, LoggedStages, machine_facts, scale_inputs  # noqa: E402
 from recommender.batch import publish_model  # noqa: E402
 from recommender.lists import RunInfo  # noqa: E402
 from recommender.model import Recommender  # noqa: E402
+from recommender.model.cold_start import cold_start_candidates  # noqa: E402
 from recommender.schema import validate_articles  # noqa: E402
 from recommender.store import open_store  # noqa: E402
 
@@ -197,7 +198,7 @@ def main() -> None:
                 model.recommend_unseen(row._asdict())
                 latencies.append((time.perf_counter() - started) * 1000)
             latencies.sort()
-            n_candidates = len(model._cold_start_candidates("news")[0])
+            n_candidates = len(cold_start_candidates(model, "news")[0])
             print(
                 f"cold start ({label}, {n_candidates:,} for a 'news' page): median "
                 f"{statistics.median(latencies):.1f} ms, p99 "

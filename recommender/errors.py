@@ -35,6 +35,17 @@ class NotFittedError(RecommenderError, RuntimeError):
     """A result was asked of a model that has not been fitted (or loaded) yet."""
 
 
+class UnknownArticleError(RecommenderError, KeyError):
+    """A model was asked for the list of an article id it has no list for."""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownSiteError(RecommenderError, ValueError):
+    """A site key that is not in the network's registry."""
+
+
 class StoreError(RecommenderError):
     """The recommendation store is unreachable or not a store of this package."""
 

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recommender.config import load_config
+from recommender.errors import UnknownSiteError
 from recommender.ingest import read_articles, read_events
 from recommender.kernels import available_kernels
 from recommender.model import Recommender
@@ -105,8 +106,9 @@ def test_an_unseen_article_gets_the_list_its_text_earns(sample) -> None:
     assert unseen.source_id == "brand-new"
     assert [i.article_id for i in unseen.items] == [i.article_id for i in batch.items]
     assert [i.score for i in unseen.items] == [i.score for i in batch.items]
-    with pytest.raises(ValueError, match="unknown site"):
+    with pytest.raises(UnknownSiteError, match="unknown site") as raised:
         model.recommend_unseen({"article_id": "x", "site": "nowhere", "title": "t"})
+    assert isinstance(raised.value, ValueError)  # what callers caught before
 
 
 def payloads(model: Recommender) -> dict[str, str]:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recommender import artifact
-from recommender.errors import ArtifactError, InputError, NotFittedError
+from recommender.errors import ArtifactError, InputError, NotFittedError, UnknownArticleError
 from recommender.model import Recommender, category_keys
 from recommender.schema import validate_articles, validate_events
 from tests.conftest import tiny_articles, tiny_config, tiny_events
@@ -35,8 +35,10 @@ def test_save_and_load_give_the_same_lists(model: Recommender, tmp_path: Path) -
 def test_recommend_one_article(model: Recommender) -> None:
     block = model.recommend("a-sake", k=2)
     assert block.source_id == "a-sake" and len(block.items) == 2
-    with pytest.raises(KeyError, match="unknown article id"):
+    with pytest.raises(UnknownArticleError, match="unknown article id") as raised:
         model.recommend("nope")
+    assert isinstance(raised.value, KeyError)  # what callers caught before
+    assert str(raised.value) == "unknown article id 'nope'"
 
 
 def _rewrite(path: Path, transform) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recommender.errors import UnknownSiteError
 from recommender.lists import RecommendationList
 from recommender.model.payloads import recommendation_lists
 from recommender.model.stages import Stages, category_keys
@@ -31,7 +32,7 @@ def recommend_unseen(
     """
     site = str(article.get("site", ""))
     if site not in model.config.sites:
-        raise ValueError(f"unknown site {site!r}; known: {sorted(model.config.sites)}")
+        raise UnknownSiteError(f"unknown site {site!r}; known: {sorted(model.config.sites)}")
     frame = pd.DataFrame(
         [
             {

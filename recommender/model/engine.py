@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.artifact import PendingArtifact
+from recommender.errors import UnknownArticleError
 from recommender.lists import RecommendationList, SerializedList
 from recommender.mix import MixedLists
 from recommender.model import cold_start, payloads, persistence
@@ -121,7 +122,7 @@ class Recommender(Stages):
         self._check_fitted()
         positions = np.flatnonzero(self.lists_.source_ids == source_id)
         if len(positions) == 0:
-            raise KeyError(f"unknown article id {source_id!r}")
+            raise UnknownArticleError(f"unknown article id {source_id!r}")
         result = next(self.recommendation_lists(self.version, positions=positions[:1]))
         return result.top(k) if k is not None else result
 
