@@ -75,25 +75,34 @@ def test_events_are_impressions_and_clicks(mind) -> None:
 
 
 def test_bad_rows_are_rejected_with_their_line(tmp_path: Path) -> None:
-    (tmp_path / "news.tsv").write_text((FIXTURE / "news.tsv").read_text())
+    news = (FIXTURE / "news.tsv").read_text()
+    (tmp_path / "news.tsv").write_text(news + "N8\tnews\tnewsus\t\tNo title.\t\t[]\t[]\n")
     lines = [
         "1\tU1\t11/13/2019 8:00:00 AM\tN6\tN1-1 N2-0",
         "2\tU2\tyesterday\tN6\tN1-1",  # bad time
         "3\tU3\t11/13/2019 9:00:00 AM\t\tN1-7",  # bad label
         "4\tU4\t11/13/2019 9:30:00 AM\t",  # missing field
-        "5\tU5\t11/13/2019 10:00:00 AM\t\tN2-1 N9-0",  # N9 is not in news.tsv
+        "5\tU5\t11/13/2019 10:00:00 AM\t\tN2-1 N9-0 N8-0",  # N9: no news row; N8: a bad one
         "6\tU6\t11/13/2019 10:30:00 AM\t\t",  # no candidates
     ]
     (tmp_path / "behaviors.tsv").write_text("\n".join(lines) + "\n")
     data = read_mind(tmp_path)
     assert list(data.behaviors["impression_id"]) == ["1", "5"]
-    problems = data.problems.set_index("row")
+    behaviors = data.problems[data.problems["file"].str.endswith("behaviors.tsv")]
+    problems = behaviors.set_index("row")
     assert "unparsable time" in problems.loc[2, "reason"]
     assert "malformed candidate" in problems.loc[3, "reason"]
     assert "wrong number of fields" in problems.loc[4, "reason"]
     assert "no candidates" in problems.loc[6, "reason"]
-    assert (data.problems["reason"].str.contains("unknown news id")).sum() == 1
-    assert list(data.candidates["article_id"]) == ["N1", "N2", "N2"]
+    # The bad news row is still rejected with its file, line and field...
+    bad_news = data.problems[data.problems["file"].str.endswith("news.tsv")]
+    assert list(bad_news["row"]) == [8] and list(bad_news["field"]) == ["title"]
+    # ...but a missing news row rejects nothing: the candidate is an impression all the same.
+    assert not data.problems["reason"].str.contains("unknown news id").any()
+    assert len(data.problems) == 5
+    assert list(data.candidates["article_id"]) == ["N1", "N2", "N2", "N9", "N8"]
+    assert list(data.articles_without_news) == ["N9", "N8"]
+    assert data.candidates_without_news == 2
 
 
 def test_test_split_tokens_have_unknown_labels(tmp_path: Path) -> None:

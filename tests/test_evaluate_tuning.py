@@ -14,6 +14,7 @@ from recommender.cli import cli
 from recommender.config import load_config
 from recommender.datasets import read_mind
 from recommender.datasets.synthetic import SyntheticMindParams, write_synthetic_mind
+from recommender.evaluate.replay import SmallSampleWarning
 from recommender.evaluate.tuning import Setting, capped_ranking, tune, write_tuned_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mind"
@@ -47,14 +48,31 @@ def test_capped_ranking_fills_like_the_mix() -> None:
     assert list(first.index) == [0, 3, 1, 2, 4]  # one per site first
 
 
+def test_an_empty_category_is_its_sites_own_bucket_as_in_the_mix() -> None:
+    # Articles without news (site "unknown", no category) share one bucket; an
+    # uncategorised article of another site does not share it.
+    frame = pd.DataFrame(
+        {
+            "impression_id": [1, 1, 1],
+            "score": [0.9, 0.8, 0.7],
+            "site": ["unknown", "news", "unknown"],
+            "category": ["", "", "x"],
+        }
+    )
+    ranked = capped_ranking(frame, "score", max_per_site=5, max_per_category=1, k=2)
+    assert list(np.argsort(-ranked, kind="stable")) == [0, 1, 2]
+
+
 def test_tune_writes_a_config_that_loads(small_log: Path, tmp_path: Path) -> None:
     data = read_mind(small_log)
-    result = tune(
-        data,
-        weights=[(0.45, 0.4, 0.15), (0.2, 0.8, 0.0)],
-        half_lives=[12.0, 24.0],
-        caps=[(5, 3), (10, 10)],
-    )
+    with pytest.warns(SmallSampleWarning):  # under 200 clicked impressions with a history a day
+        result = tune(
+            data,
+            weights=[(0.45, 0.4, 0.15), (0.2, 0.8, 0.0)],
+            half_lives=[12.0, 24.0],
+            caps=[(5, 3), (10, 10)],
+        )
+    assert len(result.warnings) == 2
     assert len(result.grid) == 8
     assert result.grid["ndcg@10"].is_monotonic_decreasing
     assert result.validation_start == result.test_start - pd.Timedelta(days=1)

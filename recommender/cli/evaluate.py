@@ -1,10 +1,17 @@
-"""``recommender evaluate``: the metric table and an HTML report with plots."""
+"""``recommender evaluate``: the metric table and an HTML report with plots.
+
+Also what ``recommender tune`` shares with it: the MIND summary line and the
+small-sample warnings, printed in bold red before the tables they qualify.
+"""
 
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -22,6 +29,7 @@ from recommender.errors import ConfigError
 
 if TYPE_CHECKING:
     from recommender.config import Config
+    from recommender.datasets.mind import MindData
 
 #: Where the report goes without ``--output``: a folder beside the config's
 #: SQLite store (``var/evaluation/`` for the sample), else this one under the
@@ -37,6 +45,50 @@ def default_report_path(config: Config | None) -> Path:
     if url.startswith("sqlite:///"):
         return Path(url.removeprefix("sqlite:///")).parent / REPORT_FOLDER / REPORT_NAME
     return Path("var") / REPORT_FOLDER / REPORT_NAME
+
+
+def print_mind_summary(data: MindData) -> None:
+    """What was read: the loader's summary (with the candidates that have no
+    news.tsv row, a plain count) and the rejected rows, on stderr."""
+    err.print(data.summary(), markup=False, highlight=False)
+    if len(data.problems):
+        err.print(f"[yellow]{len(data.problems)} rows of the MIND files rejected[/]")
+
+
+def print_sample_warnings(found: Sequence[str]) -> None:
+    """Each small-sample warning in bold red, with the tables (stdout)."""
+    from rich.markup import escape
+
+    for warning in found:
+        out.print(f"[bold red]WARNING: {escape(warning)}[/]", soft_wrap=True, highlight=False)
+
+
+@contextmanager
+def sample_warnings_printed_not_raised() -> Iterator[None]:
+    """Silence :class:`~recommender.evaluate.replay.SmallSampleWarning` while the
+    command runs: the command prints the same warnings itself, in red."""
+    from recommender.evaluate.replay import SmallSampleWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SmallSampleWarning)
+        yield
+
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def min_impressions_option(command: _Command) -> _Command:
+    """``--min-impressions``: below it, metrics come with a loud warning."""
+    from recommender.evaluate.replay import MIN_IMPRESSIONS
+
+    return click.option(
+        "--min-impressions",
+        type=click.IntRange(min=0),
+        default=MIN_IMPRESSIONS,
+        show_default=True,
+        help="Warn (in red, and at the top of the report) when metrics average over fewer "
+        "impressions with a click than this: they and their intervals are not reliable.",
+    )(command)
 
 
 @cli.command()
@@ -80,6 +132,7 @@ def default_report_path(config: Config | None) -> Path:
 )
 @click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@min_impressions_option
 def evaluate(
     mind_dirs: tuple[str, ...],
     config_path: str | None,
@@ -90,6 +143,7 @@ def evaluate(
     json_path: str | None,
     bootstrap: int,
     seed: int,
+    min_impressions: int,
 ) -> None:
     """Measure the engine: the trending replay on a MIND-format log (--mind-dir),
     content vs trending vs blend, and the coverage and diversity of its lists."""
@@ -100,7 +154,7 @@ def evaluate(
     from recommender.evaluate.evaluation import evaluate_mind, evaluate_network
     from recommender.evaluate.report import metric_frame, write_report
 
-    with errors_to_exit_codes():
+    with errors_to_exit_codes(), sample_warnings_printed_not_raised():
         config = None
         if config_path is not None or not mind_dirs:
             path = resolve_config_path(config_path)
@@ -115,8 +169,7 @@ def evaluate(
             from recommender.datasets import read_mind
 
             data = read_mind(mind_dirs)
-            if len(data.problems):
-                err.print(f"[yellow]{len(data.problems)} rows of the MIND files rejected[/]")
+            print_mind_summary(data)
             evaluation = evaluate_mind(
                 data,
                 config,
@@ -125,6 +178,7 @@ def evaluate(
                 n_boot=bootstrap,
                 seed=seed,
                 lists=not no_lists,
+                min_impressions=min_impressions,
             )
             title = f"Evaluation of {', '.join(Path(d).name for d in mind_dirs)}"
         else:
@@ -132,6 +186,8 @@ def evaluate(
             evaluation = evaluate_network(config)
             title = f"Evaluation of {config_path or 'the configured network'}"
 
+        found = list(evaluation.facts.get("warnings") or [])
+        print_sample_warnings(found)
         for name, table in (("Trending replay", evaluation.replay), ("Blend", evaluation.blend)):
             wide = metric_frame(table)
             if wide.empty:
@@ -156,6 +212,7 @@ def evaluate(
             print_table(shown)
         report = Path(report_path) if report_path else default_report_path(config)
         written = write_report(evaluation, report, title=title)
+        print_sample_warnings(found)  # again below the tables: the last thing read
         out.print(f"report: {written}", soft_wrap=True, markup=False, highlight=False)
         if json_path:
             payload = {

@@ -5,6 +5,12 @@ from __future__ import annotations
 import click
 
 from recommender.cli._app import cli, errors_to_exit_codes, out, print_table, require_extra
+from recommender.cli.evaluate import (
+    min_impressions_option,
+    print_mind_summary,
+    print_sample_warnings,
+    sample_warnings_printed_not_raised,
+)
 
 
 def _floats(text: str, size: int, name: str) -> list[tuple[float, ...]]:
@@ -57,6 +63,7 @@ def _floats(text: str, size: int, name: str) -> list[tuple[float, ...]]:
 @click.option(
     "--refresh", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True
 )
+@min_impressions_option
 def tune(
     mind_dirs: tuple[str, ...],
     config_path: str | None,
@@ -65,6 +72,7 @@ def tune(
     half_lives: str,
     caps: str,
     refresh: float,
+    min_impressions: int,
 ) -> None:
     """Choose weights, half-life and caps on the day before the last of a MIND-format
     log, confirm on the last day, and write the best setting as a config file."""
@@ -79,9 +87,10 @@ def tune(
     grid_weights = _floats(weights, 3, "--weights")
     grid_half_lives = [v[0] for v in _floats(half_lives, 1, "--half-life")]
     grid_caps = [(int(a), int(b)) for a, b in _floats(caps, 2, "--caps")]
-    with errors_to_exit_codes():
+    with errors_to_exit_codes(), sample_warnings_printed_not_raised():
         base = load_config(config_path) if config_path else None
         data = read_mind(mind_dirs)
+        print_mind_summary(data)
         result = run_grid(
             data,
             base=base,
@@ -89,7 +98,9 @@ def tune(
             half_lives=grid_half_lives,
             caps=grid_caps,
             refresh_minutes=refresh,
+            min_impressions=min_impressions,
         )
+        print_sample_warnings(result.warnings)
         table = Table(
             title=f"Grid on {result.validation_start:%Y-%m-%d} (best first)", title_justify="left"
         )
@@ -111,6 +122,7 @@ def tune(
             f"{result.test_start:%Y-%m-%d} nDCG@10 {ndcg['tuned']:.4f} "
             f"(shipped {ndcg['shipped']:.4f})."
         )
+        comment += "".join(f"\nWARNING: {warning}." for warning in result.warnings)
         written = write_tuned_config(
             out_path,
             result.best,
@@ -118,6 +130,7 @@ def tune(
             sites=None if config_path else MIND_SITE_NAMES,
             comment=comment,
         )
+        print_sample_warnings(result.warnings)  # again below the tables
         out.print(
             f"best setting written to {written}", soft_wrap=True, markup=False, highlight=False
         )

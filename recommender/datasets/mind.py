@@ -37,9 +37,23 @@ How MIND becomes the project's frames
     is also a ``click`` event. ``session`` holds the user id and
     ``placement`` the impression id.
 
+    Candidates without metadata: a candidate whose news id has no row in
+    any ``news.tsv`` (or only a rejected one) is still an impression that
+    was shown and clicked or not. It is kept, and its article is added
+    without text: empty title, body, category and tags, site
+    :data:`MIND_UNKNOWN_SITE`, URL ``https://mind.invalid/<id>``,
+    ``published_at`` its first-shown time like any other. Its traffic counts
+    for trending like any other article's; having no text, its content
+    relevance is 0. :attr:`MindData.articles_without_news` lists them and
+    :meth:`MindData.summary` counts them. History ids without a news row add
+    nothing to a user's profile (counted in
+    :attr:`MindData.history_without_news`).
+
 Rows that cannot be read (wrong number of fields, bad time, a malformed
-impression token) are rejected and reported with file, line, field and
-reason, as for every other input; the good rows go on.
+impression token, a news row without a title or with a bad URL) are
+rejected and reported with file, line, field and reason, as for every other
+input; the good rows go on. A missing news row is not a rejection (see
+above).
 """
 
 from __future__ import annotations
@@ -98,6 +112,8 @@ MIND_SITES: dict[str, str] = {
     "games": "entertainment",
 }
 MIND_DEFAULT_SITE = "news"
+#: Site of an article known only from the log (no news.tsv row): no site can be told.
+MIND_UNKNOWN_SITE = "unknown"
 #: Display names of the sites of :data:`MIND_SITES`.
 MIND_SITE_NAMES: dict[str, str] = {
     "news": "MSN News",
@@ -133,16 +149,61 @@ class MindData:
         impression_id, user_id, ts, article_id, position (0-based place in
         the impression), label (Int8: 1 clicked, 0 not clicked, <NA> unknown).
     problems : rejected rows (file, row, field, value, reason, action).
+    articles_without_news : ids of the articles of ``articles`` that have no
+        (valid) news.tsv row: shown in the log, kept without text (see the
+        module docs).
+    history_without_news : distinct news ids named in histories that have
+        no (valid) news.tsv row.
     """
 
     articles: pd.DataFrame
     behaviors: pd.DataFrame
     candidates: pd.DataFrame
     problems: pd.DataFrame = field(default_factory=empty_problems)
+    articles_without_news: pd.Index = field(
+        default_factory=lambda: pd.Index([], dtype="string", name="article_id")
+    )
+    history_without_news: int = 0
 
     def events(self) -> pd.DataFrame:
         """Impression and click events of every candidate (see :func:`mind_events`)."""
         return mind_events(self.candidates)
+
+    @property
+    def candidates_without_news(self) -> int:
+        """Candidates whose article has no news.tsv row (kept, without text)."""
+        if not len(self.articles_without_news):
+            return 0
+        return int(self.candidates["article_id"].isin(self.articles_without_news).sum())
+
+    @property
+    def articles_with_text(self) -> pd.DataFrame:
+        """The articles that have a news.tsv row (title, body, category)."""
+        if not len(self.articles_without_news):
+            return self.articles
+        keep = ~self.articles["article_id"].isin(self.articles_without_news)
+        return self.articles[keep.to_numpy()].reset_index(drop=True)
+
+    def summary(self) -> str:
+        """One line: impressions, candidates, and how many have no news.tsv row."""
+        n = len(self.candidates)
+        line = (
+            f"{len(self.behaviors):,} impressions, {n:,} candidates, "
+            f"{len(self.articles):,} articles"
+        )
+        missing = self.candidates_without_news
+        if missing:
+            line += (
+                f"; {missing:,} of {n:,} candidates ({missing / n:.0%}) name "
+                f"{len(self.articles_without_news):,} news ids with no news.tsv row: "
+                "kept as impressions of articles without text"
+            )
+        if self.history_without_news:
+            line += (
+                f"; {self.history_without_news:,} news ids of user histories have no "
+                "news.tsv row (no text for the profiles)"
+            )
+        return line
 
     @property
     def start(self) -> pd.Timestamp:
@@ -391,7 +452,8 @@ def read_mind(folders: str | Path | Iterable[str | Path]) -> MindData:
     News of all folders are merged (the first row of an id wins: the splits
     repeat articles). With several folders, impression ids are prefixed with
     the folder name (``MINDsmall_dev/17``) since each split numbers from 1.
-    Candidates whose news id is in no ``news.tsv`` are dropped and reported.
+    A candidate whose news id has no valid row in any ``news.tsv`` is kept,
+    and its article added without text (see the module docs).
     """
     paths = _mind_folders(folders)
     behaviors_parts, candidate_parts, problem_parts = [], [], []
@@ -410,6 +472,10 @@ def read_mind(folders: str | Path | Iterable[str | Path]) -> MindData:
     raw_news = pd.concat(news_parts, ignore_index=True)
     raw_news = raw_news[~raw_news["news_id"].str.strip().duplicated(keep="first")]
 
+    candidates = candidates.sort_values(["ts", "impression_id", "position"], kind="stable")
+    candidates = candidates.reset_index(drop=True)
+    behaviors = behaviors.sort_values(["ts", "impression_id"], kind="stable")
+    behaviors = behaviors.reset_index(drop=True)
     first_seen = candidates.groupby("article_id", sort=False)["ts"].min()
     start = pd.Timestamp(behaviors["ts"].min()) if len(behaviors) else None
     news = _news_frame(
@@ -421,33 +487,65 @@ def read_mind(folders: str | Path | Iterable[str | Path]) -> MindData:
     )
     problem_parts.append(news.problems)
 
-    known = candidates["article_id"].isin(set(news.valid["article_id"].astype(str)))
-    if not known.all():
-        unknown = candidates[~known]
-        _log.warning("%d candidates name news ids missing from news.tsv", len(unknown))
-        problem_parts.append(
-            pd.DataFrame(
-                {
-                    "file": "behaviors.tsv",
-                    # A candidate has no line of its own: its impression id stands in.
-                    "row": unknown["impression_id"].astype(str),
-                    "field": "impressions",
-                    "value": unknown["article_id"].astype(str),
-                    "reason": "unknown news id: not in news.tsv",
-                    "action": "rejected",
-                }
-            )
+    with_text = pd.Index(news.valid["article_id"].astype(str))
+    shown = pd.Index(candidates["article_id"].astype(str).unique())  # in first-shown order
+    without = shown[~shown.isin(with_text)]
+    articles = news.valid
+    if len(without):
+        articles = pd.concat(
+            [news.valid, _articles_without_text(without, first_seen, news.valid.columns)],
+            ignore_index=True,
         )
-        candidates = candidates[known].reset_index(drop=True)
-    candidates = candidates.sort_values(["ts", "impression_id", "position"], kind="stable")
-    behaviors = behaviors.sort_values(["ts", "impression_id"], kind="stable")
+        n_missing = int(candidates["article_id"].isin(without).sum())
+        _log.info(
+            "%d of %d candidates (%d news ids) have no news.tsv row: kept without text",
+            n_missing,
+            len(candidates),
+            len(without),
+        )
     found = [p for p in problem_parts if len(p)]
     return MindData(
-        articles=news.valid,
-        behaviors=behaviors.reset_index(drop=True),
-        candidates=candidates.reset_index(drop=True),
+        articles=articles,
+        behaviors=behaviors,
+        candidates=candidates,
         problems=pd.concat(found, ignore_index=True) if found else empty_problems(),
+        articles_without_news=pd.Index(without, dtype="string", name="article_id"),
+        history_without_news=_history_without(behaviors["history"], with_text),
     )
+
+
+def _articles_without_text(ids: pd.Index, first_seen: pd.Series, columns: pd.Index) -> pd.DataFrame:
+    """Article rows for news ids shown in the log without a news.tsv row: no
+    text, no category, the unknown site, dated when first shown."""
+    article_id = pd.Series(ids, dtype="string")
+    empty = pd.Series("", index=article_id.index, dtype="string")
+    missing = pd.Series(pd.NA, index=article_id.index, dtype="string")
+    return pd.DataFrame(
+        {
+            "article_id": article_id,
+            "site": pd.Series(MIND_UNKNOWN_SITE, index=article_id.index, dtype="string"),
+            "url": ("https://mind.invalid/" + article_id).astype("string"),
+            "title": empty,
+            "body": empty,
+            "category": empty,
+            "published_at": pd.to_datetime(article_id.map(first_seen), utc=True).astype(
+                "datetime64[ns, UTC]"
+            ),
+            "modified_at": pd.Series(pd.NaT, index=article_id.index, dtype="datetime64[ns, UTC]"),
+            "image_url": missing,
+            "tags": empty,
+            "language": pd.Series("en", index=article_id.index, dtype="string"),
+            "status": pd.Series("published", index=article_id.index, dtype="string"),
+        }
+    )[list(columns)]
+
+
+def _history_without(histories: pd.Series, with_text: pd.Index) -> int:
+    """Distinct news ids named in ``histories`` that are not in ``with_text``."""
+    unique = histories.dropna().astype(str).drop_duplicates()
+    tokens = unique.str.split().explode().dropna()
+    named = pd.Index(tokens.astype(str).unique())
+    return int((~named.isin(with_text)).sum())
 
 
 __all__ = [
@@ -455,6 +553,7 @@ __all__ = [
     "CANDIDATE_COLUMNS",
     "MIND_SITES",
     "MIND_SITE_NAMES",
+    "MIND_UNKNOWN_SITE",
     "NEWS_COLUMNS",
     "MindData",
     "mind_events",

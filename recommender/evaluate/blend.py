@@ -15,8 +15,10 @@ compared, each with the engine's parts in [0, 1]:
               every ``freshness_half_life_days`` from the article's
               first-shown time.
 
-The vectorizer is fitted on every article of the log (text statistics, not
-clicks; the production batch also fits on all articles it knows).
+The vectorizer is fitted on every article of the log that has text (text
+statistics, not clicks; the production batch also fits on all articles it
+knows). An article without text (a MIND candidate with no ``news.tsv`` row)
+gets an all-zero row: it adds nothing to a profile and its relevance is 0.
 """
 
 from __future__ import annotations
@@ -41,9 +43,30 @@ def article_features(
     articles: pd.DataFrame, features: FeaturesConfig | None = None
 ) -> sp.csr_matrix:
     """Feature rows of ``articles`` with the engine's vectorizer settings; the
-    category column is the articles' own ``category`` (network-wide in MIND)."""
+    category column is the articles' own ``category`` (network-wide in MIND).
+
+    The vectorizer is fitted on the articles with a title or body only, so
+    that articles without text (any number of them) change neither the
+    vocabulary nor the IDF weights; their rows are all zero. Without any
+    article with text, every row is zero.
+    """
     vectorizer = vectorizer_from_config(features or FeaturesConfig(), category_column="category")
-    return sp.csr_matrix(vectorizer.fit_transform(articles))
+    text = pd.Series(False, index=articles.index)
+    for name in ("title", "body"):
+        if name in articles:
+            text |= articles[name].fillna("").astype(str).str.strip() != ""
+    has_text = np.flatnonzero(text.to_numpy())
+    if len(has_text) == 0:
+        return sp.csr_matrix((len(articles), 1), dtype=np.float32)
+    rows = sp.csr_matrix(vectorizer.fit_transform(articles.iloc[has_text]))
+    if len(has_text) == len(articles):
+        return rows
+    # Put the fitted rows back in place; the others stay empty.
+    place = sp.csr_matrix(
+        (np.ones(len(has_text), dtype=rows.dtype), (has_text, np.arange(len(has_text)))),
+        shape=(len(articles), len(has_text)),
+    )
+    return sp.csr_matrix(place @ rows)
 
 
 def history_relevance(

@@ -5,6 +5,12 @@ and the static split, the blend comparison and the list metrics of the
 engine's lists; :func:`evaluate_network` gives the list metrics of a
 network described by a config (no click log needed). Both return an
 :class:`Evaluation` that :mod:`recommender.evaluate.report` renders.
+
+A metric averaged over fewer than ``min_impressions`` impressions with a
+click (default :data:`~recommender.evaluate.replay.MIN_IMPRESSIONS`, 200) is
+still computed and reported, and ``facts["warnings"]`` says so, with the
+number of impressions: the CLI prints it in red and the report puts it at
+its top.
 """
 
 from __future__ import annotations
@@ -27,7 +33,16 @@ from recommender.evaluate.blend import (
     history_relevance,
 )
 from recommender.evaluate.lists import engine_list_metrics
-from recommender.evaluate.replay import METHODS, evaluation_start, metric_table, replay
+from recommender.evaluate.replay import (
+    METHODS,
+    MIN_IMPRESSIONS,
+    clicked_impressions,
+    evaluation_start,
+    metric_table,
+    replay,
+    small_sample_warning,
+    warn_small_sample,
+)
 from recommender.model import Recommender
 
 _log = logging.getLogger(__name__)
@@ -47,7 +62,9 @@ class Evaluation:
     n_impressions); ``top_ctr``: rows of (setting, method, clicks,
     impressions, ctr); ``blend``: like ``replay`` for the blend methods;
     ``lists``: list metrics, one row per variant; ``facts``: what was
-    evaluated (data, sizes, window, timings).
+    evaluated (data, sizes, window, timings) and ``warnings``: what makes
+    the results unreliable or incomplete (metrics on a small sample, list
+    metrics left out); empty when nothing does.
     """
 
     facts: dict[str, Any]
@@ -80,32 +97,56 @@ def evaluate_mind(
     n_boot: int = 1000,
     seed: int = 0,
     lists: bool = True,
+    min_impressions: int = MIN_IMPRESSIONS,
 ) -> Evaluation:
     """Replay, blend and list metrics of a MIND-format log.
 
     ``config``: the engine's settings (default: as shipped); its site
     registry is replaced by MIND's sections (:data:`~recommender.datasets.MIND_SITES`).
+    ``min_impressions``: a metric table averaged over fewer impressions with
+    a click than this gets a warning in ``facts["warnings"]``.
+
+    Candidates of articles without text (no ``news.tsv`` row) are evaluated
+    like the others (trending scores them from their traffic; their content
+    relevance is 0); the list metrics are of the articles with text only,
+    the ones a page can show.
     """
     config = mind_config(config)
     start = evaluation_start(data)
     in_window = data.candidates["ts"] >= start
+    window = data.candidates[in_window]
     facts: dict[str, Any] = {
+        "warnings": [],
         "articles": len(data.articles),
+        "articles_without_news": len(data.articles_without_news),
         "impressions": len(data.behaviors),
         "candidates": len(data.candidates),
+        "candidates_without_news": data.candidates_without_news,
         "clicks": int(data.candidates["label"].fillna(0).sum()),
         "log_start": str(data.start),
         "log_end": str(data.end),
         "window_start": str(start),
-        "window_impressions": int(data.candidates.loc[in_window, "impression_id"].nunique()),
-        "window_ctr": float(data.candidates.loc[in_window, "label"].fillna(0).mean()),
+        "window_impressions": int(window["impression_id"].nunique()),
+        "window_impressions_clicked": clicked_impressions(window),
+        "window_ctr": float(window["label"].fillna(0).mean()),
         "half_life_hours": config.trending.half_life_hours,
         "prior_impressions": config.trending.prior_impressions,
         "freshness": config.trending.freshness,
         "bootstrap": n_boot,
         "rejected_rows": len(data.problems),
+        "min_impressions": min_impressions,
         "timings": {},
     }
+    sample_warnings: list[str] = facts["warnings"]
+    day = f"{start:%Y-%m-%d}"
+    warning = small_sample_warning(
+        f"the trending replay of {day}",
+        facts["window_impressions_clicked"],
+        facts["window_impressions"],
+        min_impressions,
+    )
+    if warning:
+        warn_small_sample(warning, sample_warnings)
     settings: list[float | None] = [*refresh_minutes, *([None] if static else [])]
     tables, ctr_rows, blend_tables = [], [], []
     published_at = data.articles.set_index(data.articles["article_id"].astype(str))["published_at"]
@@ -144,18 +185,36 @@ def evaluate_mind(
         if has_history is not None
         else 0
     )
+    if has_history is not None and facts["impressions_with_history"]:
+        with_history = result.candidates[has_history]
+        facts["impressions_with_history_clicked"] = clicked_impressions(with_history)
+        warning = small_sample_warning(
+            f"content vs trending vs blend on {day} (impressions whose user has a history)",
+            facts["impressions_with_history_clicked"],
+            facts["impressions_with_history"],
+            min_impressions,
+        )
+        if warning:
+            warn_small_sample(warning, sample_warnings)
     evaluation = Evaluation(
         facts=facts,
         replay=pd.concat(tables, ignore_index=True),
         top_ctr=pd.concat(ctr_rows, ignore_index=True),
         blend=pd.concat(blend_tables, ignore_index=True) if blend_tables else pd.DataFrame(),
     )
-    if lists:
+    articles = data.articles_with_text
+    if lists and articles.empty:
+        sample_warnings.append(
+            "no article of the log has a news.tsv row (text): the list metrics are left out"
+        )
+    elif lists:
         started = time.perf_counter()
+        # The lists of the articles a page can show: those with text.
         before = data.candidates[data.candidates["ts"] < start]
-        model = Recommender(config).fit(data.articles, mind_events(before), now=start)
+        before = before[before["article_id"].isin(articles["article_id"]).to_numpy()]
+        model = Recommender(config).fit(articles, mind_events(before), now=start)
         clicks = before[before["label"].fillna(0) == 1].groupby("article_id").size()
-        popularity = clicks.reindex(data.articles["article_id"].astype(str), fill_value=0)
+        popularity = clicks.reindex(articles["article_id"].astype(str), fill_value=0)
         evaluation.lists = engine_list_metrics(model, popularity, LIST_VARIANTS)
         facts["timings"]["lists"] = round(time.perf_counter() - started, 2)
     return evaluation

@@ -4,7 +4,8 @@ Plots are drawn on figures made without pyplot (rendered by Agg, no display
 needed, the process's backend untouched), saved as
 PNG files in a folder beside the HTML file (``<name>_files/``) and embedded
 in the page, so the page can be mailed on its own. Every text that comes
-from data is HTML-escaped.
+from data is HTML-escaped. The evaluation's warnings (``facts["warnings"]``:
+metrics on too small a sample) open the page, above everything else.
 """
 
 from __future__ import annotations
@@ -168,7 +169,17 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
 th { background: #f3f3f3; }
 img { max-width: 100%; }
 .note { color: #555; font-size: 0.9em; }
+.warning { color: #a00; font-weight: bold; border: 2px solid #c00; background: #fee;
+           padding: 0.6em 1em; margin: 1em 0; }
 """
+
+
+def warnings_html(warnings: list[str]) -> str:
+    """The warnings as a red box (empty string without any)."""
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{html.escape(str(w))}</li>" for w in warnings)
+    return f'<div class="warning" role="alert"><p>Warning</p><ul>{items}</ul></div>'
 
 
 def write_report(evaluation: Evaluation, path: str | Path, *, title: str = "") -> Path:
@@ -179,7 +190,8 @@ def write_report(evaluation: Evaluation, path: str | Path, *, title: str = "") -
     figures = path.with_name(path.stem + "_files")
     figures.mkdir(parents=True, exist_ok=True)
     parts = [f"<h1>{html.escape(title or 'Recommender evaluation')}</h1>"]
-    facts = {k: v for k, v in evaluation.facts.items() if k != "timings"}
+    parts.append(warnings_html(list(evaluation.facts.get("warnings") or [])))
+    facts = {k: v for k, v in evaluation.facts.items() if k not in ("timings", "warnings")}
     parts.append("<h2>What was evaluated</h2>")
     parts.append(
         _table_html(pd.DataFrame({"fact": list(facts), "value": list(facts.values())}), False)
@@ -239,5 +251,6 @@ __all__ = [
     "plot_list_metrics",
     "plot_metric_bars",
     "plot_top_ctr",
+    "warnings_html",
     "write_report",
 ]

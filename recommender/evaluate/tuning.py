@@ -11,6 +11,14 @@ and ``max_per_category`` per category among the first ``k``, the ones the
 caps skip after them. The objective is nDCG@10 (AUC and MRR are reported
 too).
 
+Candidates of articles without text (MIND candidates with no ``news.tsv``
+row) take part like any other: trend from their traffic, relevance 0, the
+unknown site and no category (its own bucket for the category cap).
+
+When the validation or the test day has fewer impressions with a click and
+a user history than ``min_impressions`` (default 200), the tuning still
+runs and :attr:`TuningResult.warnings` says so.
+
 :func:`write_tuned_config` writes the best setting as a TOML config file.
 """
 
@@ -19,7 +27,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +45,14 @@ from recommender.config import (
 from recommender.datasets.mind import MindData
 from recommender.evaluate.blend import article_features, blend_scores, history_relevance
 from recommender.evaluate.metrics import impression_metrics
-from recommender.evaluate.replay import evaluation_start, replay
-from recommender.mix import capped_fill
+from recommender.evaluate.replay import (
+    MIN_IMPRESSIONS,
+    evaluation_start,
+    replay,
+    small_sample_warning,
+    warn_small_sample,
+)
+from recommender.mix import capped_fill, category_buckets
 
 _log = logging.getLogger(__name__)
 
@@ -79,7 +93,9 @@ class Setting:
 @dataclass
 class TuningResult:
     """``grid``: one row per setting with its validation metrics, best first;
-    ``best`` and ``shipped`` settings; ``test``: their metrics on the test day."""
+    ``best`` and ``shipped`` settings; ``test``: their metrics on the test day;
+    ``warnings``: the small-sample warnings (empty when both days have enough
+    impressions)."""
 
     grid: pd.DataFrame
     best: Setting
@@ -87,6 +103,7 @@ class TuningResult:
     test: pd.DataFrame
     validation_start: pd.Timestamp
     test_start: pd.Timestamp
+    warnings: list[str] = field(default_factory=list)
 
 
 def capped_ranking(
@@ -105,11 +122,12 @@ def capped_ranking(
     than ``k`` are, its site has fewer than ``max_per_site`` and its
     category fewer than ``max_per_category`` accepted ones. Accepted
     candidates come first, the rest after them, each group in score order.
-    ``frame`` needs ``site`` and ``category``.
+    ``frame`` needs ``site`` and ``category``; an empty category counts as
+    its site's own bucket, as in the mix.
     """
     imp, _ = pd.factorize(frame[impression])
     site, _ = pd.factorize(frame["site"].astype(str))
-    cat, _ = pd.factorize(frame["category"].astype(str))
+    cat = category_buckets(frame, "category")
     s = frame[score].to_numpy(dtype=np.float64)
     order = np.lexsort((np.arange(len(s)), -s, imp))
     imp_sorted = imp[order]
@@ -171,6 +189,11 @@ def _scored_window(
     )
 
 
+def _with_history(scored: pd.DataFrame) -> int:
+    """Impressions of a scored window whose user has a history profile."""
+    return int(scored.loc[scored["has_history"].to_numpy(), "impression_id"].nunique())
+
+
 def _evaluate(scored: pd.DataFrame, setting: Setting, published_at: pd.Series) -> dict[str, float]:
     mix = MixConfig(
         weights=Weights(
@@ -205,9 +228,14 @@ def tune(
     half_lives: Sequence[float] = DEFAULT_HALF_LIVES,
     caps: Sequence[tuple[int, int]] = DEFAULT_CAPS,
     refresh_minutes: float | None = 60.0,
+    min_impressions: int = MIN_IMPRESSIONS,
 ) -> TuningResult:
     """Run the grid on the validation day, then score the best and the
-    shipped (or ``base``) setting on the test day."""
+    shipped (or ``base``) setting on the test day.
+
+    ``min_impressions``: a day whose metrics average over fewer impressions
+    (with a click and a user history) than this gets a warning in
+    :attr:`TuningResult.warnings`."""
     test_start = evaluation_start(data)
     validation_start = test_start - pd.Timedelta(days=1)
     if (
@@ -227,12 +255,14 @@ def tune(
     published_at = data.articles.set_index(data.articles["article_id"].astype(str))["published_at"]
     cache: dict[pd.Timestamp, tuple[np.ndarray, np.ndarray]] = {}
     rows = []
+    n_validation = n_test = 0
     grid = list(itertools.product(half_lives, weights, caps))
     for half_life in half_lives:
         trending = base_trending.model_copy(update={"half_life_hours": float(half_life)})
         scored = _scored_window(
             data, validation_start, test_start, trending, refresh_minutes, cache, X
         )
+        n_validation = _with_history(scored)
         for h, (wr, wt, wf), (mps, mpc) in grid:
             if h != half_life:
                 continue
@@ -267,10 +297,25 @@ def tune(
         scored = _scored_window(
             data, test_start, data.end + pd.Timedelta(seconds=1), trending, refresh_minutes, {}, X
         )
+        n_test = _with_history(scored)
         test_rows.append(
             {"setting": name, **setting.as_dict(), **_evaluate(scored, setting, published_at)}
         )
-    return TuningResult(table, best, shipped, pd.DataFrame(test_rows), validation_start, test_start)
+    test = pd.DataFrame(test_rows)
+    found: list[str] = []
+    for day, start, n_clicked, n_shown in (
+        ("validation", validation_start, int(table["n_impressions"].min()), n_validation),
+        ("test", test_start, int(test["n_impressions"].min()), n_test),
+    ):
+        warning = small_sample_warning(
+            f"the tuning's {day} day {start:%Y-%m-%d} (impressions whose user has a history)",
+            n_clicked,
+            n_shown,
+            min_impressions,
+        )
+        if warning:
+            warn_small_sample(warning, found)
+    return TuningResult(table, best, shipped, test, validation_start, test_start, found)
 
 
 def tuned_values(setting: Setting) -> dict[str, dict[str, Any]]:
