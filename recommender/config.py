@@ -78,7 +78,7 @@ class DataConfig(_Section):
 class FeaturesConfig(_Section):
     """Parameters of :class:`recommender.features.ArticleVectorizer`."""
 
-    title_weight: NonNegativeFloat = 2.0
+    title_weight: NonNegativeFloat = 1.0
     body_weight: NonNegativeFloat = 1.0
     category_weight: NonNegativeFloat = 0.5
     analyzer: Literal["word", "char", "char_wb"] = "word"
@@ -317,8 +317,10 @@ class Config(_Section):
     def model_parameters(self) -> dict[str, Any]:
         """The settings that change a list: the sites (names and allowed
         pairs), features, similarity (but not how it is computed: its
-        kernel, threads and block size), trending and mix. Not the data
-        files, the store, the run's own settings (cluster, refits, limits)."""
+        kernel, threads and block size), trending and mix, with the version
+        of the rules that turn them into lists (:data:`LIST_RULES`). Not the
+        data files, the store, the run's own settings (cluster, refits,
+        limits)."""
         dumped = self.model_dump(mode="json")
         similarity = {
             key: value
@@ -326,6 +328,7 @@ class Config(_Section):
             if key not in _HOW_SIMILARITY_IS_COMPUTED
         }
         return {
+            "rules": LIST_RULES,
             "sites": dumped["sites"],
             "features": dumped["features"],
             "similarity": similarity,
@@ -338,6 +341,12 @@ class Config(_Section):
         version, and what decides whether a saved model can be updated."""
         return _short_hash(self.model_parameters())
 
+
+#: The version of the rules that turn settings into lists, bumped when the code
+#: changes the lists the same settings give (part of :meth:`Config.model_hash`,
+#: so that a model saved before is refitted, never updated with rows of both):
+#: 2 = sublinear tf of the field-weighted counts (2026-12).
+LIST_RULES = 2
 
 #: Similarity settings that change how fast the lists are computed, not what they are.
 _HOW_SIMILARITY_IS_COMPUTED = frozenset({"kernel", "n_jobs", "max_block_mb"})

@@ -24,11 +24,17 @@ class ArticleVectorizer(TransformerMixin, BaseEstimator):
     """Turn articles into L2-normalised sparse rows for cosine similarity.
 
     Title and body share one vocabulary, so a word in one article's title
-    matches the same word in another's body. Term frequencies are
-    ``title_weight * tf(title) + body_weight * tf(body)``, where ``tf`` is the
-    count, or ``1 + log(count)`` with ``sublinear_tf``; then IDF weighted and
-    L2-normalised. Category indicators (one column per distinct non-empty
-    value of ``category_column``) are appended with weight
+    matches the same word in another's body. A term's weighted count is
+    ``c = title_weight * count(title) + body_weight * count(body)``; its term
+    frequency is ``c``, or with ``sublinear_tf`` ``1 + log(c)`` (and ``c``
+    itself where ``0 < c < 1``, which only weights below 1 give: the two agree
+    at 1, so tf stays positive and increasing); then IDF weighted and
+    L2-normalised. The log applies to the weighted sum, as a plain
+    ``TfidfVectorizer(sublinear_tf=True)`` on "title. body" does with both
+    weights 1 (before 2026-12 it applied per field, then weighted).
+
+    Category indicators (one column per distinct non-empty value of
+    ``category_column``) are appended with weight
     ``category_weight`` relative to the unit-length text part, and the whole
     row is L2-normalised: when both rows have a category, their cosine is
     ``(text_cosine + category_weight**2 * same_category) / (1 + category_weight**2)``.
@@ -50,7 +56,7 @@ class ArticleVectorizer(TransformerMixin, BaseEstimator):
         every term). Use ``analyzer="char_wb"`` with ``ngram_range=(2, 3)``
         for languages written without spaces (Japanese).
     sublinear_tf : bool
-        Use ``1 + log(count)`` per field instead of raw counts.
+        Use ``1 + log(c)`` of the field-weighted count ``c`` instead of ``c``.
     dtype : numpy dtype
         Output dtype; float32 halves memory against float64.
 
@@ -67,7 +73,7 @@ class ArticleVectorizer(TransformerMixin, BaseEstimator):
     def __init__(
         self,
         *,
-        title_weight: float = 2.0,
+        title_weight: float = 1.0,
         body_weight: float = 1.0,
         category_weight: float = 0.5,
         category_column: str = "category",
@@ -189,10 +195,7 @@ class ArticleVectorizer(TransformerMixin, BaseEstimator):
     def _features(
         self, articles: pd.DataFrame, titles: sp.csr_matrix, bodies: sp.csr_matrix
     ) -> sp.csr_matrix:
-        tf = self._field_tf(titles) * self.title_weight
-        if self.body_weight:
-            tf = tf + self._field_tf(bodies) * self.body_weight
-        text = normalize(sp.csr_matrix(tf) @ sp.diags(self.idf_), norm="l2")
+        text = normalize(self._tf(titles, bodies) @ sp.diags(self.idf_), norm="l2")
         blocks = [text]
         if self.category_weight and len(self.categories_):
             categories = self._column(articles, self.category_column).to_numpy()
@@ -214,12 +217,18 @@ class ArticleVectorizer(TransformerMixin, BaseEstimator):
             matrix.indptr = matrix.indptr.astype(np.int32, copy=False)
         return matrix
 
-    def _field_tf(self, counts: sp.csr_matrix) -> sp.csr_matrix:
-        counts = sp.csr_matrix(counts, dtype=np.float32, copy=True)
-        if self.sublinear_tf:  # per field, before weighting, so weights < 1 stay positive
-            np.log(counts.data, out=counts.data)
-            counts.data += 1.0
-        return counts
+    def _tf(self, titles: sp.csr_matrix, bodies: sp.csr_matrix) -> sp.csr_matrix:
+        """Term frequencies of the field-weighted counts (see the class docstring)."""
+        tf = sp.csr_matrix(titles, dtype=np.float32) * np.float32(self.title_weight)
+        if self.body_weight:
+            tf = tf + sp.csr_matrix(bodies, dtype=np.float32) * np.float32(self.body_weight)
+        tf = sp.csr_matrix(tf, dtype=np.float32)
+        tf.eliminate_zeros()  # a zero weight leaves explicit zeros
+        if self.sublinear_tf:
+            data = tf.data
+            above = data > 1.0
+            data[above] = 1.0 + np.log(data[above])
+        return tf
 
     # -- estimator API -------------------------------------------------------
     def fit(self, articles: pd.DataFrame, y: Any = None) -> ArticleVectorizer:

@@ -300,3 +300,18 @@ def test_columns_of_other_dtypes_are_refused_when_saving() -> None:
         writer.frame("f", pd.DataFrame({"o": pd.Series([{"not": "a string"}], dtype=object)}))
     with pytest.raises(TypeError, match="cannot save an array of dtype object"):
         writer.array("a", np.array([object()], dtype=object))
+
+
+def test_a_model_saved_under_other_list_rules_is_refused(
+    model: Recommender, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file whose recorded model hash differs from what this version computes
+    for its settings (the rules that turn settings into lists changed) is
+    refused: updating it would mix rows of both rules."""
+    import recommender.config
+
+    path = model.save(tmp_path / "model.rec")
+    assert Recommender.load(path).version == model.version
+    monkeypatch.setattr(recommender.config, "LIST_RULES", recommender.config.LIST_RULES + 1)
+    with pytest.raises(ArtifactError, match="other list rules"):
+        Recommender.load(path)

@@ -421,3 +421,15 @@ def test_settings_that_change_no_list_keep_the_saved_model(tiny_network, tmp_pat
     assert other.model_hash() != config.model_hash()
     changed, _ = run_batch(other)
     assert changed.mode == "fit" and "configuration changed" in changed.mode_reason
+
+
+def test_a_model_saved_under_other_list_rules_is_refitted(tiny_network, monkeypatch) -> None:
+    """After an upgrade that changes the lists the same settings give, the
+    saved model is not updated: the run refits and says why."""
+    import recommender.config
+
+    config, _ = tiny_network
+    run_batch(updating(config))
+    monkeypatch.setattr(recommender.config, "LIST_RULES", recommender.config.LIST_RULES + 1)
+    summary, _ = run_batch(updating(config), now=NOW + pd.Timedelta(minutes=10))
+    assert summary.mode == "fit" and "other list rules" in summary.mode_reason

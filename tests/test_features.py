@@ -67,6 +67,59 @@ def test_title_weight_decides_between_title_and_body_matches(sublinear: bool) ->
     assert nearest_of_first(0.2) == 2  # shares the body word
 
 
+def test_sublinear_tf_is_the_log_of_the_field_weighted_count() -> None:
+    """tf = 1 + log(title_weight * count_title + body_weight * count_body),
+    computed by hand, and not the per-field rule it replaced
+    (title_weight * (1 + log count_title) + body_weight * (1 + log count_body))."""
+    articles = pd.DataFrame(
+        {
+            "title": ["sake", "tea"],
+            "body": ["sake sake rain", "coffee"],
+            "category": ["", ""],
+        }
+    )
+    vec = ArticleVectorizer(
+        title_weight=2.0, body_weight=1.0, category_weight=0.0, max_df=1.0, stop_words=None
+    )
+    X = vec.fit_transform(articles).toarray()
+    idf = np.log(3 / 2) + 1  # every term is in one of the two articles
+    sake = 1 + np.log(2 * 1 + 1 * 2)  # 1 + log 4 = 2.386; per field: 2 * 1 + (1 + log 2) = 3.693
+    rain = 1.0  # 1 + log(1 * 1)
+    expected = np.array([sake, rain]) * idf / np.hypot(sake * idf, rain * idf)
+    row = X[0, [vec.vocabulary_["sake"], vec.vocabulary_["rain"]]]
+    np.testing.assert_allclose(row, expected, rtol=1e-6)
+    per_field = np.array([2 + 1 + np.log(2), 1.0])
+    assert not np.allclose(row, per_field / np.linalg.norm(per_field), rtol=1e-3)
+    # The raw weighted count without the log: 4 and 1.
+    X_raw = ArticleVectorizer(
+        title_weight=2.0, category_weight=0.0, max_df=1.0, stop_words=None, sublinear_tf=False
+    ).fit_transform(articles)
+    np.testing.assert_allclose(
+        X_raw.toarray()[0, [vec.vocabulary_["sake"], vec.vocabulary_["rain"]]],
+        np.array([4.0, 1.0]) / np.hypot(4.0, 1.0),
+        rtol=1e-6,
+    )
+
+
+def test_sublinear_tf_stays_positive_and_increasing_below_a_weighted_count_of_one() -> None:
+    """With weights below 1 a weighted count c < 1 keeps tf = c (1 + log c
+    would be negative below 1/e); at c = 1 both rules give 1."""
+    articles = pd.DataFrame(
+        {"title": ["sake", "tea"], "body": ["rain", "rain rain"], "category": ["", ""]}
+    )
+    vec = ArticleVectorizer(
+        title_weight=1.0, body_weight=0.2, category_weight=0.0, max_df=1.0, stop_words=None
+    )
+    X = vec.fit_transform(articles).toarray()
+    assert (X >= 0).all()
+    sake, rain = vec.vocabulary_["sake"], vec.vocabulary_["rain"]
+    idf_sake, idf_rain = np.log(3 / 2) + 1, np.log(3 / 3) + 1
+    tf = np.array([1.0, 0.2])  # sake: 1 + log 1 = 1; rain: c = 0.2 kept as is
+    expected = tf * [idf_sake, idf_rain] / np.linalg.norm(tf * [idf_sake, idf_rain])
+    np.testing.assert_allclose(X[0, [sake, rain]], expected, rtol=1e-6)
+    assert X[1, rain] > 0  # c = 0.4 in the second article
+
+
 def test_category_block_has_the_documented_weight() -> None:
     articles = pd.DataFrame(
         {"title": ["alpha", "beta"], "body": ["", ""], "category": ["food", "food"]}

@@ -215,16 +215,24 @@ def save_pending(model: Stages, path: str | Path) -> PendingArtifact:
 def load_model(cls: type[M], path: str | Path) -> M:
     """A model of class ``cls`` read from a file :func:`save_pending` wrote;
     :class:`ArtifactError` if it is damaged, truncated, not a model or from
-    another version, or if its fields do not fit together."""
+    another version, if its fields do not fit together, or if it was written
+    under other list rules (:data:`~recommender.config.LIST_RULES`)."""
     with open_artifact(path) as reader:
         if reader.metadata.get("kind") != ARTIFACT_KIND:
             raise ArtifactError(f"{path}: not a Recommender model artifact")
         try:
-            return decode_model(cls, reader)
+            model = decode_model(cls, reader)
         except ArtifactError:
             raise
         except Exception as error:  # whatever else a crafted file may provoke
             raise reader.error(f"{type(error).__name__}: {error}") from None
+        saved, now = reader.metadata.get("model_hash"), model.config.model_hash()
+        if saved != now:
+            raise ArtifactError(
+                f"{path}: written under other list rules (model hash {saved}, this version "
+                f"gives {now} for the same settings): its rows cannot be updated, refit"
+            )
+        return model
 
 
 def _plain_dict(name: str, value: Any) -> dict[str, Any]:
