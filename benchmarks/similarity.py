@@ -10,7 +10,9 @@ finds every source's 20 most similar candidates from the *other* sites
   blocks on 2 threads and reading each once, with no top-k selection: what any
   exact method must at least do here (its time over the engine's is the
   fraction of that limit the engine reaches),
-- **engine-scipy**: the same with the SciPy kernel (what it falls back to),
+- **engine-numba**, **engine-mkl**, **engine-scipy**: the same with the kernel
+  forced (``recommender.kernels``: Numba's fused product and top-k, MKL's
+  product, SciPy's product),
 - **sparse_dot_topn**: ``sp_matmul_topn`` (C++ blocked sparse product with
   top-n), called per source site against the other sites' rows, 2 threads,
 - **sklearn**: ``NearestNeighbors(metric="cosine", algorithm="brute")``
@@ -50,7 +52,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 K = 20
-METHODS = ("engine", "floor", "engine-scipy", "sparse_dot_topn", "sklearn")
+METHODS = (
+    "engine",
+    "engine-numba",
+    "engine-mkl",
+    "floor",
+    "engine-scipy",
+    "sparse_dot_topn",
+    "sklearn",
+)
 
 
 def build_matrix(n: int, n_candidates: int | None, cache: Path) -> Path:
@@ -100,7 +110,7 @@ def run_method(
     if method.startswith("engine"):
         from recommender.similarity import cross_site_neighbors
 
-        kernel = "scipy" if method == "engine-scipy" else "auto"
+        kernel = method.partition("-")[2] or "auto"
         found = cross_site_neighbors(
             X, sites, K, candidates=candidates, kernel=kernel, n_jobs=2, max_block_mb=256
         )

@@ -104,8 +104,9 @@ class SimilarityConfig(_Section):
     ``allowed`` maps a source site to the sites its pages may recommend; a
     site not listed may recommend every *other* site. ``None`` (the default)
     allows every cross-site pair. ``max_block_mb``: memory of the score blocks
-    in flight, in MiB. ``kernel``: the sparse product (``auto``: MKL when
-    installed, else SciPy; see :mod:`recommender.kernels`). ``n_jobs``:
+    in flight, in MiB. ``kernel``: the sparse product (``auto``: the fastest
+    available, Numba's fused kernel, else MKL when installed, else SciPy;
+    see :mod:`recommender.kernels`). ``n_jobs``:
     threads (< 1: one per core). ``reserve``: neighbours kept beyond the
     ``k`` (not shown) so that an update can replace the ones it loses
     (changed or removed articles) without recomputing the list.
@@ -116,7 +117,7 @@ class SimilarityConfig(_Section):
     min_similarity: NonNegativeFloat = 0.02
     allowed: dict[str, list[str]] | None = None
     max_block_mb: PositiveFloat = 256.0
-    kernel: Literal["auto", "mkl", "scipy"] = "auto"
+    kernel: Literal["auto", "numba", "mkl", "scipy"] = "auto"
     n_jobs: int = -1
 
 

@@ -11,7 +11,9 @@ computed unless allowed). Source rows go in blocks sized so that the dense
 blocks of scores in flight stay under ``max_block_mb``; a score kernel
 (:mod:`recommender.kernels`) fills each block, on every core when the kernel
 allows, and :func:`top_k_per_row` selects each row's best with one
-threshold pass (no Python loop per article). Results are exact and
+threshold pass (no Python loop per article). A kernel with its own
+``top_k`` (the default, ``numba``) scores and selects in one pass instead,
+with no dense block, by the same rule. Results are exact and
 deterministic: equal scores rank by lower row index.
 """
 
@@ -110,10 +112,25 @@ def _block_rows(n_columns: int, max_block_mb: float) -> int:
     return max(1, int(max_block_mb * 2**20 // per_row))
 
 
+#: Source rows per block for a kernel that selects the top k itself.
+_FUSED_BLOCK_ROWS = 1024
+
+
 def _float32_above(value: float) -> np.float32:
     """The smallest float32 strictly greater than ``value``."""
     f = np.float32(value)
     return f if float(f) > value else np.nextafter(f, np.float32(np.inf))
+
+
+def _row_thresholds(n_rows: int, min_score: float, floor: np.ndarray | None) -> np.ndarray:
+    """The score each of ``n_rows`` rows' entries must reach to count in
+    :func:`top_k_per_row` (float32): above ``min_score``, and ``floor``."""
+    if min_score < 0:
+        raise ValueError(f"min_score must be >= 0, got {min_score}")
+    above = _float32_above(min_score)
+    if floor is None:
+        return np.full(n_rows, above, dtype=np.float32)
+    return np.maximum(np.asarray(floor, dtype=np.float32), above)
 
 
 def top_k_per_row(
@@ -260,20 +277,31 @@ def cross_site_neighbors(
         positions: np.ndarray, column_rows: np.ndarray, prepared: object, same_site: bool
     ) -> int:
         block_rows = source_rows[positions]
-        dense = score_kernel.scores(X[block_rows], prepared)
+        block_floors = None if floors is None else floors[positions]
+        itself = None
         if same_site:
             # Same-site pairs allowed: the row itself must not be its neighbour.
             at = np.searchsorted(column_rows, block_rows)
             inside = (at < len(column_rows)) & (
                 column_rows[np.minimum(at, len(column_rows) - 1)] == block_rows
             )
-            dense[np.flatnonzero(inside), at[inside]] = -np.inf
-        top_cols, top_vals = top_k_per_row(
-            dense,
-            k,
-            min_score=min_similarity,
-            floor=None if floors is None else floors[positions],
-        )
+            itself = np.where(inside, at, -1)
+        if score_kernel.top_k is not None:
+            # The kernel selects the top k itself, with top_k_per_row's rule.
+            top_cols, top_vals = score_kernel.top_k(
+                X[block_rows],
+                prepared,
+                k,
+                _row_thresholds(len(positions), min_similarity, block_floors),
+                itself,
+            )
+        else:
+            dense = score_kernel.scores(X[block_rows], prepared)
+            if itself is not None:
+                dense[np.flatnonzero(itself >= 0), itself[itself >= 0]] = -np.inf
+            top_cols, top_vals = top_k_per_row(
+                dense, k, min_score=min_similarity, floor=block_floors
+            )
         indices[positions] = np.where(top_cols >= 0, column_rows[np.maximum(top_cols, 0)], -1)
         scores[positions] = top_vals
         return len(positions)
@@ -291,6 +319,10 @@ def cross_site_neighbors(
             continue
         prepared = score_kernel.prepare(X[column_rows])
         block = _block_rows(len(column_rows), max_block_mb / jobs)
+        if score_kernel.top_k is not None:
+            # No dense block: rows go in larger blocks, so that each tile of
+            # candidates the kernel holds in cache serves many rows.
+            block = max(block, _FUSED_BLOCK_ROWS)
         tasks += [
             (positions[i : i + block], column_rows, prepared, source_site in targets)
             for i in range(0, len(positions), block)
