@@ -21,15 +21,8 @@ from recommender.similarity import top_k_per_row
 def recommend_unseen(
     model: Stages, article: Mapping[str, Any], k: int | None = None
 ) -> RecommendationList:
-    """The list for an article this run has not seen (published after it).
-
-    Its text is transformed with the fitted vectorizer (no refit), compared
-    with the run's candidates from the sites its site may recommend, and
-    mixed like any page (with this run's trending). ``article`` needs
-    ``article_id``, ``site`` (a registry key), ``title``; ``body`` and
-    ``category`` are optional. Its near-duplicates are not known, so the
-    list may hold a copy of it; nothing else differs from a batch list.
-    """
+    """The work of :meth:`~recommender.model.Recommender.recommend_unseen`
+    (see there), on a fitted ``model``."""
     site = str(article.get("site", ""))
     if site not in model.config.sites:
         raise UnknownSiteError(f"unknown site {site!r}; known: {sorted(model.config.sites)}")
@@ -60,11 +53,8 @@ def recommend_unseen(
 
 
 def prepare_cold_start(model: Stages) -> None:
-    """Build what :meth:`recommend_unseen` compares a new article with, for
-    every site, now rather than on each site's first request (a transposed
-    copy of the candidates' features per site: a fraction of a second at
-    a million articles). Call it once after loading, e.g. when a web
-    worker starts."""
+    """The work of :meth:`~recommender.model.Recommender.prepare_cold_start`
+    (see there), on a fitted ``model``."""
     for site in model.config.sites:
         cold_start_candidates(model, site)
 

@@ -67,7 +67,7 @@ class Recommender(Stages):
         (``neighbors_`` and the ``similarity.reserve`` behind them) less the
         candidates it lost (removed, changed, out of the freshness window),
         merged with the arriving candidates that rank above the last one it
-        still knows exactly (see :meth:`_merge_neighbors`); only articles
+        still knows exactly (see :mod:`recommender.model.update`); only articles
         left with fewer than k known neighbours, and new and changed ones,
         are computed in full. Near-duplicate pairs are computed only for the
         titles that arrived. A list whose inputs (neighbours, its site's

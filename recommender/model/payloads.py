@@ -29,8 +29,8 @@ def recommendation_lists(
     positions: Iterable[int] | None = None,
     lists: MixedLists | None = None,
 ) -> Iterator[RecommendationList]:
-    """Every list (articles, site pages, network) as :class:`RecommendationList`,
-    or only those at ``positions`` of :attr:`lists_` (or of ``lists``)."""
+    """The work of :meth:`~recommender.model.Recommender.recommendation_lists`
+    (see there), on a fitted ``model``."""
     generated_at = generated_at or datetime.now(UTC).isoformat(timespec="seconds")
     lists = model.lists_ if lists is None else lists
     chosen = np.arange(len(lists)) if positions is None else np.fromiter(positions, int)
@@ -80,13 +80,8 @@ def list_payloads(
     rows: np.ndarray | None = None,
     chunk: int = 100_000,
 ) -> Iterator[SerializedList]:
-    """The lists of :meth:`recommendation_lists`, already as JSON, built in
-    bulk: the card (id, site, names, title, links) of each article that
-    appears in a list is encoded once, and the items of ``chunk`` lists at a
-    time are put together by Arrow's string kernels. This is what the batch
-    publishes; it decodes to the same :class:`RecommendationList`.
-    ``rows``: only these lists (indices or a mask over ``lists_``, e.g.
-    ``changed_lists_`` after :meth:`update`), in that order."""
+    """The work of :meth:`~recommender.model.Recommender.list_payloads`
+    (see there), on a fitted ``model``."""
 
     generated_at = generated_at or datetime.now(UTC).isoformat(timespec="seconds")
     lists = model.lists_

@@ -32,30 +32,8 @@ def update_model(
     *,
     incremental: bool = True,
 ) -> M:
-    """A new model for the current ``articles`` and ``events`` that keeps
-    this one's fitted state (no refit): the vocabulary, the title
-    vectorizer of the near-duplicate check and the trend baseline (see
-    :class:`~recommender.trending.TrendBaseline`); only what changed is
-    recomputed.
-
-    Unchanged articles keep their feature rows; new and changed ones are
-    transformed. An unchanged article's neighbours are its previous ones
-    (``neighbors_`` and the ``similarity.reserve`` behind them) less the
-    candidates it lost (removed, changed, out of the freshness window),
-    merged with the arriving candidates that rank above the last one it
-    still knows exactly (see :meth:`_merge_neighbors`); only articles
-    left with fewer than k known neighbours, and new and changed ones,
-    are computed in full. Near-duplicate pairs are computed only for the
-    titles that arrived. A list whose inputs (neighbours, its site's
-    trending pool, its candidates' trend, freshness, eligibility and
-    group) are all as before is copied, not mixed. The result equals the
-    full computation on the same fitted state, ``incremental=False``.
-
-    ``changed_lists_`` marks the lists whose published form differs from
-    this model's and ``removed_sources_`` names the lists gone: what
-    :meth:`~recommender.store.Store.publish_changes` writes.
-    ``update_stats_`` tells what was recomputed.
-    """
+    """The work of :meth:`Recommender.update <recommender.model.Recommender.update>`
+    (see there): a new model of ``old``'s class, ``old`` already checked fitted."""
     progress = progress or StageTimer()
     model = type(old)(old.config)
     with progress.stage("features", total=len(articles)):
@@ -233,7 +211,7 @@ def _score_reusing(
     """:meth:`_score`, reusing ``old``'s list of every kept article whose
     list cannot have changed; returns how many article lists were mixed.
 
-    See :meth:`_unchanged_lists` for when a list is copied.
+    See :func:`_unchanged_lists` for when a list is copied.
     """
     n = len(model.articles_)
     # Titles compared before and unchanged keep their pairs.
