@@ -288,8 +288,9 @@ def _check_worker_kernels(client: Client, kernel: str, address: str) -> None:
     if missing:
         raise ClusterError(
             f"workers {', '.join(missing)} of the Dask cluster at {address} cannot run the "
-            f"similarity kernel {kernel!r} that this process uses: install "
-            "'recommender[dask,fast]' on them as here, or set similarity.kernel = \"scipy\""
+            f"similarity kernel {kernel!r} that this process uses: install this version "
+            "of recommender on them with the same extras as here ('recommender[dask]', "
+            "plus 'fast' for mkl), or set similarity.kernel = \"scipy\""
         )
 
 
