@@ -32,6 +32,7 @@ import pandas as pd
 
 from recommender.artifact import PendingArtifact, is_complete, pending_files, read_header
 from recommender.config import Config
+from recommender.editorial import blocks_payload
 from recommender.errors import ArtifactError, StoreError
 from recommender.inputs import load_inputs
 from recommender.lists import PublishableList, RunInfo
@@ -450,6 +451,14 @@ def publish_model(
     )
     if rows is None:
         store.publish(lists, run)
-        return len(model.lists_)
-    store.publish_changes(lists, run, removed=model.removed_sources_, based_on=based_on)
-    return int(rows.sum())
+        written = len(model.lists_)
+    else:
+        store.publish_changes(lists, run, removed=model.removed_sources_, based_on=based_on)
+        written = int(rows.sum())
+    # Serving's copy of the blocks follows the rules file at every run (the
+    # `recommender block` commands also copy it at once).
+    try:
+        store.set_editorial_blocks(blocks_payload(model.editorial_))
+    except StoreError as error:  # the lists are published; the blocks in them hold
+        _log.warning("serving's copy of the editorial blocks was not updated: %s", error)
+    return written

@@ -52,6 +52,11 @@ class SiteConfig(_Section):
     category keys, so that "Food & Drink" on one site and "Food" on another
     count as the same category for features and caps. Labels without an entry
     stay site-specific.
+
+    ``languages``: the languages this site's pages show (default: its own
+    ``language``); an article in another language is never in its lists.
+    ``avoid_categories``: network category keys (or labels) of pages on
+    which this site's articles must never appear (brand safety).
     """
 
     display_name: str = Field(min_length=1)
@@ -59,6 +64,8 @@ class SiteConfig(_Section):
     language: str = "en"
     categories: list[str] = Field(default_factory=list)
     category_map: dict[str, str] = Field(default_factory=dict)
+    languages: list[str] = Field(default_factory=list)
+    avoid_categories: list[str] = Field(default_factory=list)
 
     @field_validator("url")
     @classmethod
@@ -180,6 +187,14 @@ class MixConfig(_Section):
     trending_pool: int = Field(default=60, ge=0)
 
 
+class EditorialConfig(_Section):
+    """``[editorial]``: where the editors' pins and blocks are kept (see
+    :mod:`recommender.editorial`). Read at every run; not part of the
+    model's settings, so a change never forces a refit."""
+
+    rules: Path | None = None
+
+
 class StoreConfig(_Section):
     """Where the lists are published. ``url``: ``sqlite:///relative/path``,
     ``sqlite:////absolute/path`` or a plain file path. ``keep_runs``: how many
@@ -282,6 +297,7 @@ class Config(_Section):
     mix: MixConfig = Field(default_factory=MixConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    editorial: EditorialConfig = Field(default_factory=EditorialConfig)
 
     @field_validator("sites")
     @classmethod
@@ -439,7 +455,12 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
     if config.store.model_path is not None:
         store_update["model_path"] = resolve(config.store.model_path)
     store = config.store.model_copy(update=store_update)
-    return config.model_copy(update={"data": data, "store": store})
+    update: dict[str, Any] = {"data": data, "store": store}
+    if config.editorial.rules is not None:
+        update["editorial"] = config.editorial.model_copy(
+            update={"rules": resolve(config.editorial.rules)}
+        )
+    return config.model_copy(update=update)
 
 
 def resolve_store_url(url: str, base_dir: Path) -> str:

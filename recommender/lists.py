@@ -44,7 +44,9 @@ class Item:
     ``score`` is the blend ``w_relevance * relevance + w_trend * trend +
     w_freshness * freshness``; each part lies in [0, 1]. ``reason`` is
     ``"related"`` when the item was chosen for its similarity to the source
-    article and ``"trending"`` when it came from the trending pool.
+    article, ``"trending"`` when it came from the trending pool and
+    ``"pinned"`` when an editor pinned it to its slot (then ``pinned`` is
+    true, and ``label`` the pin's label, e.g. "Sponsored", if it has one).
     """
 
     article_id: str
@@ -59,9 +61,11 @@ class Item:
     trend: float
     freshness: float
     reason: str
+    label: str | None = None
+    pinned: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "article_id": self.article_id,
             "site": self.site,
             "site_name": self.site_name,
@@ -75,6 +79,11 @@ class Item:
             "freshness": self.freshness,
             "reason": self.reason,
         }
+        if self.label is not None:
+            data["label"] = self.label
+        if self.pinned:
+            data["pinned"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Item:

@@ -27,8 +27,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recommender.config import MixConfig, allowed_site_pairs
+from recommender.config import MixConfig, SiteConfig, allowed_site_pairs
+from recommender.editorial import EditorialRules
 from recommender.lists import NETWORK_PAGE, site_page_id
+from recommender.page_rules import PageRules, PinTable
 from recommender.scoring import Scorer, check_parts, scorer_from_config
 from recommender.similarity import Neighbors
 
@@ -98,7 +100,9 @@ class _Context:
         groups: np.ndarray,
         mix: MixConfig,
         scorer: Scorer,
+        page_rules: PageRules | None = None,
     ) -> None:
+        self.page_rules = page_rules if page_rules else None
         self.trend = np.asarray(trend, dtype=np.float32)
         self.freshness = np.asarray(freshness, dtype=np.float32)
         self.eligible = np.asarray(eligible, dtype=bool)
@@ -111,21 +115,34 @@ class _Context:
         self.scorer = scorer
 
     def scores(
-        self, candidates: np.ndarray, relevance: np.ndarray, source_rows: np.ndarray
+        self,
+        candidates: np.ndarray,
+        relevance: np.ndarray,
+        source_rows: np.ndarray,
+        page_sites: np.ndarray | None = None,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The score of each candidate for its page, and its parts.
 
         ``candidates`` article rows (-1 = none), ``relevance`` their cosine
         with the page (same shape), ``source_rows`` the page's article row
-        (-1 for a page without one), broadcastable to ``candidates``. A
-        candidate that may not be shown on the page (none, not eligible, the
-        page's own article or of its near-duplicate group) scores -inf.
-        Parts and scores are float32: what the lists publish.
+        (-1 for a page without one) and ``page_sites`` its site code (-1 for
+        the network's page; default: the site of ``source_rows``), both
+        broadcastable to ``candidates``. A candidate that may not be shown
+        on the page (none, not eligible, the page's own article or of its
+        near-duplicate group, or one the page's rules exclude: see
+        :class:`~recommender.page_rules.PageRules`) scores -inf. Parts and
+        scores are float32: what the lists publish.
         """
         safe = np.maximum(candidates, 0)
         own = np.where(source_rows >= 0, self.groups[np.maximum(source_rows, 0)], NO_GROUP)
         valid = (candidates >= 0) & self.eligible[safe] & (candidates != source_rows)
         valid &= self.groups[safe] != own
+        if self.page_rules is not None:
+            if page_sites is None:
+                page_sites = np.where(
+                    source_rows >= 0, self.site_codes[np.maximum(source_rows, 0)], -1
+                )
+            valid &= self.page_rules.allowed(safe, source_rows, page_sites)
         parts = {
             "relevance": np.clip(relevance, 0.0, 1.0).astype(np.float32),
             "trend": self.trend[safe],
@@ -144,6 +161,7 @@ def capped_fill(
     max_per_site: int,
     max_per_category: int,
     groups: np.ndarray | None = None,
+    taken: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The greedy capped fill: which candidate fills each of ``k`` slots.
 
@@ -153,19 +171,34 @@ def capped_fill(
     of each row. A candidate is taken while its row has fewer than ``k``,
     its site fewer than ``max_per_site`` and its category bucket fewer than
     ``max_per_category`` taken ones (and, with ``groups``, none of its
-    near-duplicate group). Returns (rows, k) column positions of the taken
-    candidates in order, -1 pads. One vectorised step per candidate
-    position, across rows; never a loop over rows.
+    near-duplicate group). ``taken``: (sites, buckets, groups) of items each
+    row holds already (pins; -1 pads), which count towards ``k`` and the
+    caps. Returns (rows, k) column positions of the taken candidates in
+    order, -1 pads. One vectorised step per candidate position, across
+    rows; never a loop over rows.
     """
     b, m = open_.shape
     slots = np.full((b, k), -1, dtype=np.int64)
     n_taken = np.zeros(b, dtype=np.int64)
-    site_counts = np.zeros((b, int(sites.max(initial=0)) + 1), dtype=np.int32)
-    bucket_counts = np.zeros((b, int(buckets.max(initial=0)) + 1), dtype=np.int32)
+    n_sites, n_buckets = int(sites.max(initial=0)) + 1, int(buckets.max(initial=0)) + 1
+    if taken is not None:
+        n_sites = max(n_sites, int(taken[0].max(initial=0)) + 1)
+        n_buckets = max(n_buckets, int(taken[1].max(initial=0)) + 1)
+    site_counts = np.zeros((b, n_sites), dtype=np.int32)
+    bucket_counts = np.zeros((b, n_buckets), dtype=np.int32)
     taken_groups = np.full((b, k), NO_GROUP - 1, dtype=np.int64)
     rows = np.arange(b)
+    limit = np.full(b, k, dtype=np.int64)
+    if taken is not None:
+        r, c = np.nonzero(taken[0] >= 0)
+        np.add.at(site_counts, (r, taken[0][r, c]), 1)
+        np.add.at(bucket_counts, (r, taken[1][r, c]), 1)
+        limit -= (taken[0] >= 0).sum(axis=1)
+        if groups is not None:
+            pinned_groups = np.where(taken[0] >= 0, taken[2], NO_GROUP - 1)
+            taken_groups = np.hstack([taken_groups, pinned_groups])
     for j in range(m):
-        open_rows = (n_taken < k) & open_[:, j]
+        open_rows = (n_taken < limit) & open_[:, j]
         if not open_rows.any():
             break  # open candidates lead each row: no later position is open either
         s, c = sites[:, j], buckets[:, j]
@@ -184,18 +217,79 @@ def capped_fill(
     return slots
 
 
+def _pin_places(slots: np.ndarray, n_fill: np.ndarray, k: int) -> np.ndarray:
+    """Final positions of each row's pins (valid ones: ``slots >= 0``, in
+    the order they take their places): each at its slot or after the pin
+    before it, and never past the end of a list of ``n_fill`` items and
+    the row's pins."""
+    places = np.full(slots.shape, -1, dtype=np.int64)
+    valid = slots >= 0
+    length = np.minimum(n_fill + valid.sum(axis=1), k)
+    previous = np.full(len(slots), -1, dtype=np.int64)
+    for p in range(slots.shape[1]):
+        at = valid[:, p]
+        places[at, p] = np.maximum(slots[at, p], previous[at] + 1)
+        previous[at] = places[at, p]
+    # Pull pins back from beyond the list's end, the last one first.
+    after = np.zeros(len(slots), dtype=np.int64)
+    for p in range(slots.shape[1] - 1, -1, -1):
+        at = valid[:, p]
+        places[at, p] = np.minimum(places[at, p], length[at] - 1 - after[at])
+        after[at] += 1
+    return places
+
+
 def _select(
-    ctx: _Context, candidates: np.ndarray, relevance: np.ndarray, source_rows: np.ndarray
+    ctx: _Context,
+    candidates: np.ndarray,
+    relevance: np.ndarray,
+    source_rows: np.ndarray,
+    page_sites: np.ndarray | None = None,
+    pins: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Score and fill one block of pages.
 
     ``candidates`` (b, m) article rows (-1 = none), ``relevance`` (b, m),
-    ``source_rows`` (b,) the page's article row or -1. Returns items, score,
-    relevance, trend, freshness, each (b, k).
+    ``source_rows`` (b,) the page's article row or -1, ``page_sites`` its
+    site code (see :meth:`_Context.scores`). ``pins``: (rows, slots,
+    relevance), each (b, P), of the pages' pins (-1 pads), in the order
+    they take their slots. Returns items, score, relevance, trend,
+    freshness, each (b, k).
     """
     mix = ctx.mix
     b = len(candidates)
-    score, parts = ctx.scores(candidates, relevance, source_rows[:, None])
+    sites_col = None if page_sites is None else np.asarray(page_sites)[:, None]
+    score, parts = ctx.scores(candidates, relevance, source_rows[:, None], sites_col)
+    taken = pin_values = None
+    if pins is not None:
+        pin_rows, pin_slots, pin_relevance = pins
+        pin_score, pin_parts = ctx.scores(pin_rows, pin_relevance, source_rows[:, None], sites_col)
+        # A pin shows when its page may show it and no earlier pin of its group does.
+        pin_groups = ctx.groups[np.maximum(pin_rows, 0)]
+        shows = np.isfinite(pin_score)
+        for p in range(1, pin_rows.shape[1]):
+            earlier = shows[:, :p] & (pin_groups[:, :p] == pin_groups[:, p : p + 1])
+            shows[:, p] &= ~earlier.any(axis=1)
+        shows &= np.cumsum(shows, axis=1) <= mix.k  # at most k pins show
+        pin_rows = np.where(shows, pin_rows, -1)
+        # A pinned article is not also a candidate, nor is anything of its group.
+        safe = np.maximum(candidates, 0)
+        for p in range(pin_rows.shape[1]):
+            same = shows[:, p : p + 1] & (ctx.groups[safe] == pin_groups[:, p : p + 1])
+            score = np.where(same, -np.inf, score).astype(np.float32)
+        safe_pins = np.maximum(pin_rows, 0)
+        taken = (
+            np.where(shows, ctx.site_codes[safe_pins], -1),
+            np.where(shows, ctx.bucket_codes[safe_pins], -1),
+            np.where(shows, pin_groups, NO_GROUP - 1),
+        )
+        pin_values = [
+            pin_score,
+            pin_parts["relevance"],
+            pin_parts["trend"],
+            pin_parts["freshness"],
+        ]
+        pin_slots = np.where(shows, pin_slots, -1)
     safe = np.maximum(candidates, 0)
     order = np.lexsort((safe, -score), axis=1)  # best first; ties by lower row
     take = lambda a: np.take_along_axis(a, order, axis=1)  # noqa: E731
@@ -209,14 +303,35 @@ def _select(
         max_per_site=mix.max_per_site,
         max_per_category=mix.max_per_category,
         groups=ctx.groups[ranked],
+        taken=taken,
     )
     out = np.full((b, mix.k), -1, dtype=np.int32)
     out_parts = [np.zeros((b, mix.k), dtype=np.float32) for _ in values]
+    position = np.broadcast_to(np.arange(mix.k), (b, mix.k))
+    if pins is not None:
+        assert pin_values is not None
+        n_fill = (slots >= 0).sum(axis=1)
+        places = _pin_places(pin_slots, n_fill, mix.k)
+        is_pin = np.zeros((b, mix.k), dtype=bool)
+        r, q = np.nonzero(places >= 0)
+        is_pin[r, places[r, q]] = True
+        out[r, places[r, q]] = pin_rows[r, q]
+        for part, v in zip(out_parts, pin_values, strict=True):
+            part[r, places[r, q]] = v[r, q]
+        # The filled items take the other positions, in order.
+        position = np.cumsum(~is_pin, axis=1) - 1
+        position = np.where(is_pin, mix.k, position)
     r, slot = np.nonzero(slots >= 0)
     j = slots[r, slot]
-    out[r, slot] = ranked[r, j]
+    if pins is not None:
+        # Where the slot-th filled item goes: the slot-th position not pinned.
+        free = np.argsort(position, axis=1, kind="stable")
+        dest = free[r, slot]
+    else:
+        dest = slot
+    out[r, dest] = ranked[r, j]
     for part, v in zip(out_parts, values, strict=True):
-        part[r, slot] = v[r, j]
+        part[r, dest] = v[r, j]
     return (out, *out_parts)
 
 
@@ -247,7 +362,8 @@ class Mixer:
         *,
         scorer: Scorer | None = None,
         allowed: Mapping[str, Sequence[str]] | None = None,
-        sites: Sequence[str] = (),
+        sites: Sequence[str] | Mapping[str, SiteConfig] = (),
+        rules: EditorialRules | None = None,
     ) -> None:
         n = len(articles)
         self.X = sp.csr_matrix(X)
@@ -272,6 +388,13 @@ class Mixer:
             mix,
             self.scorer,
         )
+        rules = rules or EditorialRules()
+        site_configs = sites if isinstance(sites, Mapping) else {}
+        self.site_code = {key: i for i, key in enumerate(self.site_keys)}
+        self.ctx.page_rules = (
+            PageRules(articles, self.site_keys, site_codes, site_configs, rules) or None
+        )
+        self.pins = PinTable(rules, self.article_ids)
         self.pairs = allowed_site_pairs(self.site_keys, allowed)
         # Ranked pool (by trend, then row) of each set of allowed sites.
         ranked = np.lexsort((np.arange(n), -self.ctx.trend))
@@ -292,6 +415,7 @@ class Mixer:
         nb_indices: np.ndarray,
         nb_scores: np.ndarray,
         source_rows: np.ndarray,
+        source_ids: Sequence[str] = (),
     ) -> tuple[np.ndarray, ...]:
         pool = self.pools[site]
         if len(pool):
@@ -300,7 +424,42 @@ class Mixer:
             pool_relevance = np.zeros((vectors.shape[0], 0), dtype=np.float32)
         candidates = np.hstack([nb_indices, np.broadcast_to(pool, (vectors.shape[0], len(pool)))])
         relevance = np.hstack([nb_scores, pool_relevance]).astype(np.float32)
-        return _select(self.ctx, candidates, relevance, source_rows)
+        page_sites = np.full(len(source_rows), self.site_code[site], dtype=np.int64)
+        return _select(
+            self.ctx,
+            candidates,
+            relevance,
+            source_rows,
+            page_sites,
+            self._pins(site, source_ids, vectors),
+        )
+
+    def _allowed_pins(
+        self, site: str | None, rows: np.ndarray, slots: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The pins of a ``site``'s pages of articles its pages may recommend
+        (the network's page: any); the others become pads."""
+        if site is not None:
+            allowed = np.isin(self.site_values[np.maximum(rows, 0)], list(self.pairs[site]))
+            keep = (rows >= 0) & allowed
+            rows, slots = np.where(keep, rows, -1), np.where(keep, slots, -1)
+        return rows, slots
+
+    def _pins(
+        self, site: str | None, source_ids: Sequence[str], vectors: sp.csr_matrix
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The pins of these pages (see :func:`_select`), with each pinned
+        article's relevance to its page; None when they have none."""
+        if not self.pins:
+            return None
+        found = self.pins.arrays(source_ids, site)
+        if found is None:
+            return None
+        rows, slots = self._allowed_pins(site, *found)
+        distinct, inverse = np.unique(np.maximum(rows, 0), return_inverse=True)
+        cosine = (vectors @ self.X[distinct].T).toarray()
+        relevance = np.take_along_axis(cosine, inverse.reshape(rows.shape), axis=1)
+        return rows, slots, relevance.astype(np.float32)
 
     def for_articles(
         self,
@@ -322,7 +481,12 @@ class Mixer:
             for start in range(0, len(positions), block_size):
                 at = positions[start : start + block_size]
                 block = self._block(
-                    site, self.X[rows[at]], neighbors.indices[at], neighbors.scores[at], rows[at]
+                    site,
+                    self.X[rows[at]],
+                    neighbors.indices[at],
+                    neighbors.scores[at],
+                    rows[at],
+                    self.article_ids[rows[at]],
                 )
                 items[at] = block[0]
                 for part, values in zip(parts, block[1:], strict=True):
@@ -342,7 +506,12 @@ class Mixer:
         """The list of a page that is not in the corpus (e.g. an article
         published after the run), from its feature row and its neighbours."""
         block = self._block(
-            site, sp.csr_matrix(vector), nb_indices[None, :], nb_scores[None, :], np.array([-1])
+            site,
+            sp.csr_matrix(vector),
+            nb_indices[None, :],
+            nb_scores[None, :],
+            np.array([-1]),
+            [source_id],
         )
         return MixedLists(
             np.array([source_id], dtype=object), np.array([site], dtype=object), *block
@@ -352,27 +521,30 @@ class Mixer:
         """Each site's page without an article (its trending mix), then the
         network's trending mix."""
         parts = []
-        for site in self.site_keys:
-            pool = self.pools[site]
+        pages = [(site, site_page_id(site), self.pools[site]) for site in self.site_keys]
+        pages.append((None, NETWORK_PAGE, self.network_pool))
+        for site, source_id, pool in pages:
+            code = -1 if site is None else self.site_code[site]
+            pins = None
+            if self.pins:
+                found = self.pins.arrays([source_id], site)
+                if found is not None:
+                    rows, slots = self._allowed_pins(site, *found)
+                    # A page without an article: a pin has no relevance to it.
+                    pins = (rows, slots, np.zeros(rows.shape, dtype=np.float32))
             block = _select(
-                self.ctx, pool[None, :], np.zeros((1, len(pool)), np.float32), np.array([-1])
+                self.ctx,
+                pool[None, :],
+                np.zeros((1, len(pool)), np.float32),
+                np.array([-1]),
+                np.array([code]),
+                pins,
             )
             parts.append(
                 MixedLists(
-                    np.array([site_page_id(site)], dtype=object),
-                    np.array([site], dtype=object),
-                    *block,
+                    np.array([source_id], dtype=object), np.array([site], dtype=object), *block
                 )
             )
-        pool = self.network_pool
-        block = _select(
-            self.ctx, pool[None, :], np.zeros((1, len(pool)), np.float32), np.array([-1])
-        )
-        parts.append(
-            MixedLists(
-                np.array([NETWORK_PAGE], dtype=object), np.array([None], dtype=object), *block
-            )
-        )
         return concat_lists(parts)
 
 
@@ -388,7 +560,8 @@ def mix_lists(
     *,
     scorer: Scorer | None = None,
     allowed: Mapping[str, Sequence[str]] | None = None,
-    sites: Sequence[str] = (),
+    sites: Sequence[str] | Mapping[str, SiteConfig] = (),
+    rules: EditorialRules | None = None,
     block_size: int = 2048,
     on_progress: Callable[[int], None] | None = None,
 ) -> MixedLists:
@@ -406,7 +579,9 @@ def mix_lists(
     mix : the ``[mix]`` settings (list length, caps, pool size, weights).
     scorer : scores candidates from their parts (default: ``mix``'s weighted blend).
     allowed : which sites each site may recommend (default: every other).
-    sites : registry site keys; each gets a page list even without articles.
+    sites : registry site keys, or the registry (then its languages and
+        brand-safety rules apply); each gets a page list even without articles.
+    rules : the editors' pins and blocks active in this run.
     """
     mixer = Mixer(
         X,
@@ -419,6 +594,7 @@ def mix_lists(
         scorer=scorer,
         allowed=allowed,
         sites=sites,
+        rules=rules,
     )
     articles_lists = mixer.for_articles(
         np.arange(len(articles)), neighbors, block_size=block_size, on_progress=on_progress

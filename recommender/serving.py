@@ -54,10 +54,12 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
+from recommender.editorial import Block, blocks_from_payload, drop_blocked
 from recommender.errors import StoreError
 from recommender.ids import is_valid_id
 from recommender.lists import FALLBACK_EMPTY, NETWORK_PAGE, RecommendationList, site_page_id
@@ -194,6 +196,8 @@ class Recommendations:
         self._available = True
         self._error = ""
         self._damage = ""
+        self._blocks_payload: str | None = None
+        self._blocks: tuple[Block, ...] = ()
 
     def __repr__(self) -> str:
         return f"Recommendations({self._store_arg!r}, run={self._generation.run_id!r})"
@@ -299,9 +303,19 @@ class Recommendations:
                 if self._store is None:
                     self._store = open_store(self._store_arg, read_only=True)  # type: ignore[arg-type]
                 run_id = self._store.current_run_id()
+                blocks = self._store.editorial_blocks()
             except Exception as error:  # any failure of the store: keep serving the cache
                 self._store_failed(error)
                 return
+            if blocks != self._blocks_payload:
+                try:
+                    self._blocks = blocks_from_payload(blocks)
+                except Exception as error:  # a bad copy: keep the blocks known so far
+                    _log.error("the store's editorial blocks are unreadable: %s", error)
+                else:
+                    _log.info("serving %d editorial block(s)", len(self._blocks))
+                    self._blocks_payload = blocks
+                    self._generation = _Generation(run_id)  # answers cached before may be blocked
             if not self._available:
                 _log.warning("recommendation store %s is available again", self._store_arg)
             self._available, self._error = True, ""
@@ -404,7 +418,7 @@ class Recommendations:
                 self._store_damaged(_unreadable(source_id, error))
                 continue
             if found is not None and found.items:
-                found = only_http_links(found)
+                found = self._unblocked(only_http_links(found))
                 return found if source_id == own_id else found.as_fallback_for(article_id)
         return None
 
@@ -439,9 +453,18 @@ class Recommendations:
         if found is not None:
             if found.run_id != generation.run_id:
                 raise _RunChanged
-            found = only_http_links(found)
+            found = self._unblocked(only_http_links(found))
         _remember(lists, source_id, found, self.cache_size)
         return found
+
+    def _unblocked(self, lst: RecommendationList) -> RecommendationList:
+        """``lst`` without the items an editor's block drops (see
+        :mod:`recommender.editorial`): a takedown is served at once, before
+        the next run publishes lists without the item."""
+        if not self._blocks:
+            return lst
+        kept = drop_blocked(lst.items, self._blocks, lst.site, datetime.now(UTC))
+        return lst if kept is None else dataclasses.replace(lst, items=kept)
 
     def _empty(self, article_id: str, site: str | None) -> RecommendationList:
         return RecommendationList(

@@ -43,12 +43,16 @@ def recommendation_lists(
     }
     site_names = {r: names.get(str(site), str(site)) for r, site in field["site"].items()}
     min_relevance = model.config.mix.min_relevance
+    pins = model._pin_table()
     for i in chosen.tolist():
         rows = lists.items[i].tolist()
         n_items = sum(r >= 0 for r in rows)
         score, relevance, trend, freshness = (
             rounded(getattr(lists, part)[i])
             for part in ("score", "relevance", "trend", "freshness")
+        )
+        pinned, labels = pins.marks(
+            lists.source_ids[i : i + 1], lists.source_sites[i : i + 1], lists.items[i : i + 1]
         )
         items = tuple(
             Item(
@@ -63,7 +67,13 @@ def recommendation_lists(
                 relevance=float(relevance[j]),
                 trend=float(trend[j]),
                 freshness=float(freshness[j]),
-                reason="related" if lists.relevance[i, j] >= min_relevance else "trending",
+                reason="pinned"
+                if pinned[0, j]
+                else "related"
+                if lists.relevance[i, j] >= min_relevance
+                else "trending",
+                label=labels[0, j],
+                pinned=bool(pinned[0, j]),
             )
             for j, r in enumerate(rows[:n_items])
         )
@@ -96,6 +106,7 @@ def list_payloads(
     dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
     tail = "]," + dumps({"run_id": run_id, "generated_at": generated_at, "fallback": False})[1:]
     min_relevance = model.config.mix.min_relevance
+    pins = model._pin_table()
     for start in range(0, len(order), chunk):
         at = order[start : start + chunk]
         items_at = lists.items[at]
@@ -109,7 +120,17 @@ def list_payloads(
             lists.relevance[at][valid] >= min_relevance,
             ',"reason":"related"}',
             ',"reason":"trending"}',
-        )
+        ).astype(object)
+        if pins:
+            pinned, labels = pins.marks(lists.source_ids[at], lists.source_sites[at], items_at)
+            for n in np.flatnonzero(pinned[valid]):
+                label = labels[valid][n]
+                reasons[n] = (
+                    ',"reason":"pinned"'
+                    + ("" if label is None else f',"label":{dumps(label)}')
+                    + ',"pinned":true}'
+                )
+
         items = pc.binary_join_element_wise(
             shown_cards.take(pa.array(card_at[items_at[valid]])),
             ',"score":',

@@ -25,6 +25,7 @@ from recommender.artifact import (
     write_pending,
 )
 from recommender.config import Config
+from recommender.editorial import RulesError, rules_from_json, rules_to_json
 from recommender.errors import ArtifactError
 from recommender.features import ArticleVectorizer
 from recommender.mix import MixedLists
@@ -61,6 +62,7 @@ _OPTIONAL_FIELDS = (
     "changed_lists_",
     "removed_sources_",
     "published_run_id_",
+    "editorial_",
 )
 #: ArticleVectorizer's fitted attributes (its parameters aside).
 _VECTORIZER_FITTED = (
@@ -128,6 +130,8 @@ def encode_model(model: Stages) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     if "published_run_id_" in fields:
         run_id = model.published_run_id_
         state["published_run_id_"] = None if run_id is None else str(run_id)
+    if "editorial_" in fields:
+        state["editorial_"] = rules_to_json(model.editorial_)
     return state, w.arrays
 
 
@@ -192,6 +196,11 @@ def decode_model(cls: type[M], r: ArtifactReader) -> M:
         if run_id is not None and not isinstance(run_id, str):
             raise r.error("published_run_id_ is not a string")
         model.published_run_id_ = run_id
+    if "editorial_" in state:
+        try:
+            model.editorial_ = rules_from_json(state["editorial_"], source="editorial_")
+        except (RulesError, TypeError, ValueError, AttributeError) as error:
+            raise r.error(f"editorial_ is not valid: {error}") from None
     return model
 
 

@@ -5,6 +5,7 @@ similarity -> trending -> mix, each keeping what it produced.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Self
@@ -13,9 +14,11 @@ import numpy as np
 import pandas as pd
 
 from recommender.config import Config
+from recommender.editorial import EditorialRules, load_rules
 from recommender.errors import InputError, NotFittedError
 from recommender.features import vectorizer_from_config
 from recommender.mix import MixedLists, Mixer, concat_lists, eligible_articles, freshness_scores
+from recommender.page_rules import PinTable, blocked_everywhere
 from recommender.progress import StageTimer
 from recommender.similarity import (
     Neighbors,
@@ -69,6 +72,10 @@ class Stages:
     #: The store run this model's lists were published as (set by the batch
     #: before saving): an update builds on it only while it is still served.
     published_run_id_: str | None = None
+
+    #: The editors' pins and blocks this model's lists obey (set with the
+    #: articles, from ``[editorial] rules``; none in a model saved before them).
+    editorial_: EditorialRules = EditorialRules()
 
     #: After an update (see :func:`recommender.model.update.update_model`):
     #: per list, whether its published form changed, and the lists gone.
@@ -156,6 +163,10 @@ class Stages:
         if len(articles) == 0:
             raise InputError("no valid articles to recommend from")
         self.now_ = reference_time(self.config, now)
+        rules = load_rules(self.config.editorial.rules)
+        rules.check_sites(self.config.sites)
+        #: The editors' rules active at this run's time (kept with the model).
+        self.editorial_ = replace(rules.active_at(self.now_.to_pydatetime()), path=None)
         articles = articles.reset_index(drop=True)
         articles = articles.assign(category_key=category_keys(articles, self.config))
         self.articles_ = articles
@@ -164,6 +175,8 @@ class Stages:
     def _eligibility(self) -> None:
         mix = self.config.mix
         self.eligible_ = eligible_articles(self.articles_, self.now_, mix.max_age_days)
+        # A block for every site removes the article from every list.
+        self.eligible_ &= ~blocked_everywhere(self.editorial_, self.articles_)
         self.freshness_ = freshness_scores(
             self.articles_["published_at"], self.now_, mix.freshness_half_life_days
         )
@@ -310,10 +323,22 @@ class Stages:
                 self.groups_,
                 self.config.mix,
                 allowed=self.config.allowed_pairs(),
-                sites=list(self.config.sites),
+                sites=self.config.sites,
+                rules=self.editorial_,
             )
             self.__dict__["_mixer_cache"] = mixer
         return mixer
+
+    def _pin_table(self) -> PinTable:
+        """The run's pins by page (the mixer's when built; cached, not saved)."""
+        mixer = self.__dict__.get("_mixer_cache")
+        if mixer is not None:
+            return mixer.pins
+        table = self.__dict__.get("_pin_table_cache")
+        if table is None:
+            ids = self.articles_["article_id"].astype(str).to_numpy().astype(object)
+            table = self.__dict__["_pin_table_cache"] = PinTable(self.editorial_, ids)
+        return table
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "lists_"):

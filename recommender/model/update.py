@@ -226,7 +226,13 @@ def _score_reusing(
     )
     with progress.stage("mix", total=n) as advance:
         mixer = model._mixer()
-        reusable = _unchanged_lists(model, old, previous, same, new_of_old, mixer)
+        if model.editorial_ == old.editorial_:
+            reusable = _unchanged_lists(model, old, previous, same, new_of_old, mixer)
+            if mixer.pins:  # a pinned page's list is always mixed again
+                pinned = mixer.pins.pages_with_pins(mixer.article_ids, mixer.site_values)
+                reusable &= ~pinned
+        else:  # other pins or blocks: every list may differ
+            reusable = np.zeros(n, dtype=bool)
         mix_rows = np.flatnonzero(~reusable)
         fresh = mixer.for_articles(
             mix_rows,
@@ -428,6 +434,8 @@ def _find_list_changes(
     items = lists.items[matched]
     equal &= ~((items >= 0) & card_changed[np.maximum(items, 0)]).any(axis=1)
     changed[matched] = ~equal
+    if model.editorial_ != old.editorial_:
+        changed[:] = True  # a pin's label or mark may differ in an equal list
     model.changed_lists_ = changed
     gone = np.ones(len(before), dtype=bool)
     gone[at[matched]] = False

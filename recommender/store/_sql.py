@@ -82,6 +82,8 @@ _INSERT_RUN = (
 TOMBSTONE = ""
 
 _CURRENT = "(SELECT value FROM meta WHERE key = 'current_run')"
+#: The ``meta`` key of the editors' blocks (see :mod:`recommender.editorial`).
+EDITORIAL_KEY = "editorial_blocks"
 _CURRENT_BASE = "(SELECT value FROM meta WHERE key = 'current_base')"
 
 # One statement, so one snapshot: the current run's id and the list of
@@ -637,6 +639,27 @@ class SQLStore(ABC):
             self._drop_connection()
             raise self._failure("cannot record failed run", db_error) from None
         self._prune()
+
+    def editorial_blocks(self) -> str | None:
+        """The editors' blocks that serving enforces at once (the JSON of
+        :func:`recommender.editorial.blocks_payload`), None when none were set."""
+        rows = self._fetch(f"SELECT value FROM meta WHERE key = '{EDITORIAL_KEY}'")
+        return str(rows[0][0]) if rows else None
+
+    def set_editorial_blocks(self, payload: str) -> None:
+        """Replace the blocks serving enforces (in one transaction)."""
+        self._refuse_if_read_only("set the editorial blocks")
+        conn = self._conn()
+        try:
+            with self._transaction(conn):
+                conn.execute(self._sql(f"DELETE FROM meta WHERE key = '{EDITORIAL_KEY}'"))
+                conn.execute(
+                    self._sql(f"INSERT INTO meta (key, value) VALUES ('{EDITORIAL_KEY}', %s)"),
+                    (payload,),
+                )
+        except self.database_errors as db_error:
+            self._drop_connection()
+            raise self._failure("cannot set the editorial blocks", db_error) from None
 
     def rollback(self, run_id: str) -> RunInfo:
         """Serve a kept run again, atomically (a delta run with its base)."""
