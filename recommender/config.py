@@ -59,6 +59,7 @@ class SiteConfig(_Section):
     language: str = "en"
     categories: list[str] = Field(default_factory=list)
     category_map: dict[str, str] = Field(default_factory=dict)
+    default_image_url: str = ""
 
     @field_validator("url")
     @classmethod
@@ -66,6 +67,13 @@ class SiteConfig(_Section):
         if value and not re.match(r"^https?://[^/\s]+", value):
             raise ValueError(f"must be an http(s) URL, got {value!r}")
         return value.rstrip("/")
+
+    @field_validator("default_image_url")
+    @classmethod
+    def _image_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s]+\S*$", value):
+            raise ValueError(f"must be an absolute http(s) URL or empty, got {value!r}")
+        return value
 
 
 class DataConfig(_Section):
@@ -180,6 +188,21 @@ class MixConfig(_Section):
     trending_pool: int = Field(default=60, ge=0)
 
 
+class PlacementConfig(_Section):
+    """How one placement (``data-recommender-placement``) shows its block.
+
+    ``layout``: ``text`` (the seed page's list of labels, titles and sites),
+    ``grid`` (thumbnails in ``columns`` columns) or ``sidebar`` (a vertical
+    list with small thumbnails). ``k``: items shown (``None``: the request's
+    or the service's default). ``columns``: the grid's columns on a wide
+    screen (fewer on a narrow one).
+    """
+
+    layout: Literal["text", "grid", "sidebar"] = "text"
+    k: int | None = Field(default=None, ge=1, le=200)
+    columns: int = Field(default=3, ge=1, le=6)
+
+
 class StoreConfig(_Section):
     """Where the lists are published. ``url``: ``sqlite:///relative/path``,
     ``sqlite:////absolute/path`` or a plain file path. ``keep_runs``: how many
@@ -280,6 +303,7 @@ class Config(_Section):
     similarity: SimilarityConfig = Field(default_factory=SimilarityConfig)
     trending: TrendingConfig = Field(default_factory=TrendingConfig)
     mix: MixConfig = Field(default_factory=MixConfig)
+    placements: dict[str, PlacementConfig] = Field(default_factory=dict)
     store: StoreConfig = Field(default_factory=StoreConfig)
     run: RunConfig = Field(default_factory=RunConfig)
 

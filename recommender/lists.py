@@ -45,6 +45,8 @@ class Item:
     w_freshness * freshness``; each part lies in [0, 1]. ``reason`` is
     ``"related"`` when the item was chosen for its similarity to the source
     article and ``"trending"`` when it came from the trending pool.
+    ``label``: an editorial label (e.g. "Sponsored"), ``pinned``: placed by
+    an editor; both are left out of :meth:`to_dict` when unset.
     """
 
     article_id: str
@@ -59,9 +61,11 @@ class Item:
     trend: float
     freshness: float
     reason: str
+    label: str | None = None
+    pinned: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "article_id": self.article_id,
             "site": self.site,
             "site_name": self.site_name,
@@ -75,6 +79,12 @@ class Item:
             "freshness": self.freshness,
             "reason": self.reason,
         }
+        # Only when set, so that lists stored before these fields stay byte-identical.
+        if self.label is not None:
+            data["label"] = self.label
+        if self.pinned:
+            data["pinned"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Item:
