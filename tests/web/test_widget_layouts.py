@@ -130,3 +130,22 @@ def test_placements_default_to_the_text_layout() -> None:
     assert PlacementConfig().layout == "text" and PlacementConfig().k is None
     with pytest.raises(ValidationError):
         PlacementConfig(layout="carousel")  # type: ignore[arg-type]
+
+
+def test_the_service_looks_the_placement_up_in_its_settings(settings) -> None:  # type: ignore[no-untyped-def]
+    from recommender.web import create_app
+    from tests.web.conftest import make_client
+
+    configured = dataclasses.replace(
+        settings,
+        placements={"side": {"layout": "sidebar", "k": 2, "columns": 1}},
+        site_images={"savvytokyo": DEFAULT},
+    )
+    with make_client(create_app(configured)) as client:
+        side = client.get("/widget", params={"article": "jt-1", "placement": "side"}).text
+        other = client.get("/widget", params={"article": "jt-1", "placement": "footer"}).text
+    assert 'data-rec-layout="sidebar"' in side
+    assert side.count('<li class="rec-item">') == 2
+    # The first item (savvytokyo, no image of its own) shows its site's default image.
+    assert f'src="{DEFAULT}"' in side
+    assert "data-rec-layout" not in other and "<img" not in other
