@@ -66,6 +66,7 @@ class SiteConfig(_Section):
     category_map: dict[str, str] = Field(default_factory=dict)
     languages: list[str] = Field(default_factory=list)
     avoid_categories: list[str] = Field(default_factory=list)
+    default_image_url: str = ""
 
     @field_validator("url")
     @classmethod
@@ -73,6 +74,13 @@ class SiteConfig(_Section):
         if value and not re.match(r"^https?://[^/\s]+", value):
             raise ValueError(f"must be an http(s) URL, got {value!r}")
         return value.rstrip("/")
+
+    @field_validator("default_image_url")
+    @classmethod
+    def _image_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s]+\S*$", value):
+            raise ValueError(f"must be an absolute http(s) URL or empty, got {value!r}")
+        return value
 
 
 class DataConfig(_Section):
@@ -195,6 +203,21 @@ class EditorialConfig(_Section):
     rules: Path | None = None
 
 
+class PlacementConfig(_Section):
+    """How one placement (``data-recommender-placement``) shows its block.
+
+    ``layout``: ``text`` (the seed page's list of labels, titles and sites),
+    ``grid`` (thumbnails in ``columns`` columns) or ``sidebar`` (a vertical
+    list with small thumbnails). ``k``: items shown (``None``: the request's
+    or the service's default). ``columns``: the grid's columns on a wide
+    screen (fewer on a narrow one).
+    """
+
+    layout: Literal["text", "grid", "sidebar"] = "text"
+    k: int | None = Field(default=None, ge=1, le=200)
+    columns: int = Field(default=3, ge=1, le=6)
+
+
 class StoreConfig(_Section):
     """Where the lists are published. ``url``: ``sqlite:///relative/path``,
     ``sqlite:////absolute/path`` or a plain file path. ``keep_runs``: how many
@@ -295,6 +318,7 @@ class Config(_Section):
     similarity: SimilarityConfig = Field(default_factory=SimilarityConfig)
     trending: TrendingConfig = Field(default_factory=TrendingConfig)
     mix: MixConfig = Field(default_factory=MixConfig)
+    placements: dict[str, PlacementConfig] = Field(default_factory=dict)
     store: StoreConfig = Field(default_factory=StoreConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     editorial: EditorialConfig = Field(default_factory=EditorialConfig)

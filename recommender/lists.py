@@ -46,7 +46,8 @@ class Item:
     ``"related"`` when the item was chosen for its similarity to the source
     article, ``"trending"`` when it came from the trending pool and
     ``"pinned"`` when an editor pinned it to its slot (then ``pinned`` is
-    true, and ``label`` the pin's label, e.g. "Sponsored", if it has one).
+    true, and ``label`` the pin's label, e.g. "Sponsored", if it has one);
+    both are left out of :meth:`to_dict` when unset.
     """
 
     article_id: str
@@ -79,6 +80,7 @@ class Item:
             "freshness": self.freshness,
             "reason": self.reason,
         }
+        # Only when set, so that lists stored before these fields stay byte-identical.
         if self.label is not None:
             data["label"] = self.label
         if self.pinned:

@@ -142,11 +142,19 @@ def serve(
         from recommender.web.settings import ServiceSettings
 
         sites: dict[str, str] = {}
+        site_images: dict[str, str] = {}
+        placements: dict[str, dict[str, object]] = {}
         if store_url is None or config_path is not None:
             from recommender.config import load_config
 
             config = load_config(resolve_config_path(config_path))
             sites = {key: site.display_name for key, site in config.sites.items()}
+            site_images = {
+                key: site.default_image_url
+                for key, site in config.sites.items()
+                if site.default_image_url
+            }
+            placements = {name: p.model_dump() for name, p in config.placements.items()}
             store_url = store_url or config.store.url
         store_url = _absolute_store_url(store_url)
         if events_dir is None:
@@ -157,6 +165,8 @@ def serve(
             store_url=store_url,
             events_dir=events_dir.resolve(),
             sites=sites,
+            site_images=site_images,
+            placements=placements,
             public_url=public_url,
             refresh_seconds=refresh_seconds,
             max_age_seconds=max_age,

@@ -85,7 +85,27 @@ WIDGET_JS = """\
     }
   }
 
+  function images(block) {
+    /* A broken image: its site's default image once, else an empty box of the same size. */
+    Array.prototype.forEach.call(block.querySelectorAll("img.rec-image"), function (img) {
+      if (img.getAttribute("data-rec-watched")) return;
+      img.setAttribute("data-rec-watched", "1");
+      function failed() {
+        var fallback = img.getAttribute("data-rec-fallback");
+        img.removeAttribute("data-rec-fallback");
+        if (fallback && /^https?:\\/\\//i.test(fallback) && fallback !== img.src) {
+          img.src = fallback;
+        } else {
+          img.setAttribute("data-rec-hidden", "1");
+        }
+      }
+      img.addEventListener("error", failed);
+      if (img.complete && img.naturalWidth === 0 && img.getAttribute("src")) failed();
+    });
+  }
+
   function bind(block) {
+    images(block);
     var endpoint = eventsEndpoint(block);
     if (!endpoint || block.getAttribute("data-rec-bound")) return;
     block.setAttribute("data-rec-bound", "1");
@@ -163,6 +183,7 @@ WIDGET_JS = """\
   function start() {
     stylesheet();
     Array.prototype.forEach.call(document.querySelectorAll("[data-recommender-article]"), fill);
+    Array.prototype.forEach.call(document.querySelectorAll(".rec-block"), images);
     Array.prototype.forEach.call(document.querySelectorAll(".rec-block[data-rec-events]"), bind);
   }
 
@@ -175,14 +196,39 @@ WIDGET_JS = """\
 """
 
 WIDGET_CSS = """\
-/* recommender widget: the seed page's layout (label, title, site per row). */
-.rec-block { font: inherit; margin: 2em 0; }
+/* recommender widget. Restyle through the custom properties (set them on
+   .rec-block or any ancestor); layouts: the seed page's text list (default),
+   .rec-layout-grid (thumbnails in --rec-columns columns), .rec-layout-sidebar. */
+.rec-block { --rec-font: inherit; --rec-color: inherit; --rec-muted: inherit;
+  --rec-gap: 1em; --rec-radius: 4px; --rec-image-bg: #eee; --rec-label-bg: #eee;
+  --rec-label-color: #333;
+  font: var(--rec-font); color: var(--rec-color); margin: 2em 0; }
 .rec-heading { font-size: 1.1em; font-weight: bold; margin: 0 0 .75em; }
 .rec-items { list-style: none; margin: 0; padding: 0;
-  display: grid; grid-template-columns: repeat(auto-fill, minmax(14em, 1fr)); gap: 1em; }
-.rec-item { display: flex; flex-direction: column; gap: .25em; }
+  display: grid; grid-template-columns: repeat(auto-fill, minmax(min(14em, 100%), 1fr));
+  gap: var(--rec-gap); }
+.rec-item { display: flex; flex-direction: column; gap: .25em; min-width: 0; }
 .rec-category { font-size: .8em; text-transform: uppercase; letter-spacing: .04em; opacity: .7; }
-.rec-title { font-weight: bold; text-decoration: none; color: inherit; }
+.rec-title { font-weight: bold; text-decoration: none; color: inherit; overflow-wrap: anywhere; }
 .rec-title:hover { text-decoration: underline; }
-.rec-site { font-size: .85em; opacity: .7; }
+.rec-site { font-size: .85em; opacity: .7; color: var(--rec-muted); }
+.rec-label { align-self: flex-start; font-size: .7em; padding: .1em .4em;
+  border-radius: var(--rec-radius); background: var(--rec-label-bg);
+  color: var(--rec-label-color); }
+/* The thumbnail's box keeps its 16:9 size whether the image loads, fails or is absent. */
+.rec-thumb { display: block; aspect-ratio: 16 / 9; width: 100%; overflow: hidden;
+  border-radius: var(--rec-radius); background: var(--rec-image-bg); }
+.rec-image { display: block; width: 100%; height: 100%; object-fit: cover; }
+.rec-image[data-rec-hidden] { visibility: hidden; }
+.rec-layout-grid .rec-items {
+  grid-template-columns: repeat(var(--rec-columns, 3), minmax(0, 1fr)); }
+@media (max-width: 40em) {
+  .rec-layout-grid .rec-items { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
+@media (max-width: 22em) {
+  .rec-layout-grid .rec-items { grid-template-columns: minmax(0, 1fr); } }
+.rec-layout-sidebar .rec-items { grid-template-columns: minmax(0, 1fr); }
+.rec-layout-sidebar .rec-item { display: grid; grid-template-columns: 6em minmax(0, 1fr);
+  column-gap: .75em; align-items: start; }
+.rec-layout-sidebar .rec-item > :not(.rec-thumb) { grid-column: 2; }
+.rec-layout-sidebar .rec-thumb { grid-row: 1 / span 4; }
 """

@@ -43,10 +43,23 @@ def widget_router(service: Service) -> APIRouter:
     def fragment(
         request: Request, article_id: str, k: int | None, site: str | None, placement: str
     ) -> Response:
+        # The placement's layout from the config; unknown: the seed page's text list.
+        chosen = service.settings.placements.get(placement, {})
+        layout = str(chosen.get("layout", "text"))
+        columns = int(chosen.get("columns", 3))
+        if k is None and chosen.get("k") is not None:
+            k = min(int(chosen["k"]), service.settings.max_k)
         block = service.page_list(article_id, k, site)
 
         def as_html(block: RecommendationList) -> str:
-            return render_widget(block, events_url=events_url, placement=placement)
+            return render_widget(
+                block,
+                events_url=events_url,
+                placement=placement,
+                layout=layout,
+                columns=columns,
+                site_images=service.settings.site_images,
+            )
 
         return service.respond(
             request,

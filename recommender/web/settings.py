@@ -28,6 +28,10 @@ class ServiceSettings:
         as CSV files for the batch job's ``[data] events`` glob.
     sites : the network's registry, site key -> display name; a ``site``
         parameter outside it is refused. Empty: any well-formed key is accepted.
+    site_images : site key -> the site's ``default_image_url`` (thumbnail
+        fallback when an article has no image).
+    placements : placement -> ``{"layout", "k", "columns"}`` (the config's
+        ``[placements]``); an unknown placement gets the text layout.
     public_url : the service's address as browsers reach it (e.g.
         ``https://recs.example.com``), used for the events URL in widget
         fragments; empty: taken from each request (set it behind a proxy).
@@ -57,6 +61,8 @@ class ServiceSettings:
     events_dir: Path
     sites: dict[str, str] = field(default_factory=dict)
     public_url: str = ""
+    site_images: dict[str, str] = field(default_factory=dict)
+    placements: dict[str, dict[str, Any]] = field(default_factory=dict)
     refresh_seconds: float = 2.0
     cache_size: int = 20_000
     max_age_seconds: int = 60

@@ -45,13 +45,22 @@ _RELATIVE_URL = re.compile(r"^/?[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*/?$")
 TRACKING_PARAMETERS = ("utm_source", "utm_medium", "utm_campaign", "utm_content")
 
 _TEMPLATE = """\
-<section class="rec-block"{% if source_id %} data-rec-source="{{ source_id }}"{% endif %} \
+<section class="rec-block{% if layout != "text" %} rec-layout-{{ layout }}{% endif %}"\
+{% if source_id %} data-rec-source="{{ source_id }}"{% endif %} \
 data-rec-run="{{ run_id }}" data-rec-placement="{{ placement }}"\
-{% if events_url %} data-rec-events="{{ events_url }}"{% endif %}>
+{% if events_url %} data-rec-events="{{ events_url }}"{% endif %}\
+{% if layout != "text" %} data-rec-layout="{{ layout }}" style="--rec-columns: {{ columns }}"\
+{% endif %}>
 <h2 class="rec-heading">{{ heading }}</h2>
 <ol class="rec-items">
 {% for item in items %}
 <li class="rec-item">\
+{% if layout != "text" %}<span class="rec-thumb">\
+{% if item.image %}<img class="rec-image" src="{{ item.image }}" alt="" loading="lazy" \
+decoding="async" width="{{ width }}" height="{{ height }}"\
+{% if item.fallback %} data-rec-fallback="{{ item.fallback }}"{% endif %}>{% endif %}\
+</span>{% endif %}\
+{% if item.label %}<span class="rec-label">{{ item.label }}</span>{% endif %}\
 {% if item.category %}<span class="rec-category">{{ item.category }}</span>{% endif %}\
 <a class="rec-title" href="{{ item.href }}" data-rec-article="{{ item.article_id }}">\
 {{ item.title }}</a>\
@@ -93,12 +102,33 @@ def tracked_url(url: str, *, source_site: str | None, source_id: str, placement:
     return urlunsplit(parts._replace(query="&".join([*kept, ours])))
 
 
+#: Layouts a placement may choose (see ``[placements]`` in the configuration).
+LAYOUTS = ("text", "grid", "sidebar")
+#: Intrinsic size given to thumbnails (16:9), so that the box never jumps.
+IMAGE_WIDTH, IMAGE_HEIGHT = 320, 180
+
+
+def resolve_image(image_url: str | None, site_default: str | None) -> tuple[str | None, str | None]:
+    """An item's image and where it came from, in the fallback order: the
+    article's own image (``"article"``), else its site's
+    ``default_image_url`` (``"site"``), else none (``(None, None)``). Only
+    absolute http(s) URLs count, as for links."""
+    if image_url and is_http_url(image_url):
+        return image_url, "article"
+    if site_default and is_http_url(site_default):
+        return site_default, "site"
+    return None, None
+
+
 def render_widget(
     block: RecommendationList,
     *,
     events_url: str | None = None,
     placement: str = "widget",
     heading: str = HEADING,
+    layout: str = "text",
+    columns: int = 3,
+    site_images: dict[str, str] | None = None,
 ) -> str:
     """The HTML fragment of ``block`` ("" when it has no item to show).
 
@@ -106,25 +136,39 @@ def render_widget(
     (http or https) or relative to the address ``widget.js`` was loaded from;
     when given, ``widget.js`` reports the block's impressions and clicks
     there. ``placement``: where on the page the block sits (tracking only).
+    ``layout``: ``text`` (the seed page's list, no images), ``grid`` or
+    ``sidebar`` (thumbnails, see :func:`resolve_image`; ``site_images`` maps
+    a site key to its default image); ``columns``: the grid's columns.
 
     A ``block`` served for an invalid page id (see :mod:`recommender.ids`;
     the service answers those with a fallback) names no source page: the
     events endpoint would refuse it, and a link should not carry it.
     """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    site_images = site_images or {}
     source_id = block.source_id if is_valid_id(block.source_id) else ""
-    items = [
-        {
-            "article_id": item.article_id,
-            "category": item.category,
-            "title": item.title,
-            "site_name": item.site_name,
-            "href": tracked_url(
-                item.url, source_site=block.site, source_id=source_id, placement=placement
-            ),
-        }
-        for item in block.items
-        if is_http_url(item.url)
-    ]
+    items = []
+    for item in block.items:
+        if not is_http_url(item.url):
+            continue
+        default = site_images.get(item.site)
+        image, origin = resolve_image(item.image_url, default)
+        fallback = default if origin == "article" and default and is_http_url(default) else None
+        items.append(
+            {
+                "article_id": item.article_id,
+                "category": item.category,
+                "title": item.title,
+                "site_name": item.site_name,
+                "label": item.label,
+                "image": image,
+                "fallback": fallback,
+                "href": tracked_url(
+                    item.url, source_site=block.site, source_id=source_id, placement=placement
+                ),
+            }
+        )
     if not items:
         return ""
     return _template.render(
@@ -134,6 +178,10 @@ def render_widget(
         events_url=events_url if _is_events_url(events_url) else None,
         heading=heading,
         items=items,
+        layout=layout,
+        columns=max(1, int(columns)),
+        width=IMAGE_WIDTH,
+        height=IMAGE_HEIGHT,
     )
 
 
