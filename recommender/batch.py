@@ -457,8 +457,11 @@ def publish_model(
         written = int(rows.sum())
     # Serving's copy of the blocks follows the rules file at every run (the
     # `recommender block` commands also copy it at once).
+    # Optional for a store: both SQL stores keep them (a Store of its own may not).
+    set_blocks = getattr(store, "set_editorial_blocks", None)
     try:
-        store.set_editorial_blocks(blocks_payload(model.editorial_))
+        if set_blocks is not None:
+            set_blocks(blocks_payload(model.editorial_))
     except StoreError as error:  # the lists are published; the blocks in them hold
         _log.warning("serving's copy of the editorial blocks was not updated: %s", error)
     return written

@@ -303,7 +303,9 @@ class Recommendations:
                 if self._store is None:
                     self._store = open_store(self._store_arg, read_only=True)  # type: ignore[arg-type]
                 run_id = self._store.current_run_id()
-                blocks = self._store.editorial_blocks()
+                # A store of another kind may keep no blocks (a Store written before them).
+                read_blocks = getattr(self._store, "editorial_blocks", None)
+                blocks = read_blocks() if read_blocks is not None else None
             except Exception as error:  # any failure of the store: keep serving the cache
                 self._store_failed(error)
                 return

@@ -337,3 +337,38 @@ def test_the_commands_keep_the_file_and_a_block_is_served_at_once(tmp_path: Path
         cli, ["block", "add", "--article", "x", "--url", "y", "-c", str(config)]
     )
     assert done.exit_code == 2 and "give exactly one of" in done.output
+
+
+def test_a_store_of_its_own_without_blocks_is_still_served(tmp_path: Path) -> None:
+    """The blocks' copy is optional for a Store: one that keeps none (written
+    before them) is served as before, not reported unavailable."""
+    from recommender.batch import publish_model
+    from recommender.lists import RunInfo
+    from recommender.serving import Recommendations
+    from recommender.store import Store, open_store
+
+    inner = open_store(f"sqlite:///{tmp_path / 's.sqlite'}")
+
+    class Plain:  # the Store protocol's methods, nothing more
+        def __getattr__(self, name: str):
+            if name in ("editorial_blocks", "set_editorial_blocks"):
+                raise AttributeError(name)
+            return getattr(inner, name)
+
+        publish = lambda self, *a, **k: inner.publish(*a, **k)  # noqa: E731
+        publish_changes = lambda self, *a, **k: inner.publish_changes(*a, **k)  # noqa: E731
+        get = lambda self, *a: inner.get(*a)  # noqa: E731
+        current_run = lambda self: inner.current_run()  # noqa: E731
+        current_run_id = lambda self: inner.current_run_id()  # noqa: E731
+        run = lambda self, *a: inner.run(*a)  # noqa: E731
+        runs = lambda self: inner.runs()  # noqa: E731
+        record_failure = lambda self, *a: inner.record_failure(*a)  # noqa: E731
+        rollback = lambda self, *a: inner.rollback(*a)  # noqa: E731
+        close = lambda self: None  # noqa: E731
+
+    store = Plain()
+    assert isinstance(store, Store)
+    model = fit(tmp_path)
+    publish_model(store, model, RunInfo("run-01", "2021-03-08T00:00:00+00:00"))
+    recs = Recommendations(store, refresh_seconds=0)
+    assert recs.get("a-sake").items and recs.health().store_available

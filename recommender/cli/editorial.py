@@ -80,6 +80,7 @@ def _copy_blocks_to_store(config: object, rules: object) -> None:
     from recommender.editorial import EditorialRules, blocks_payload
     from recommender.errors import StoreError
     from recommender.store import open_store
+    from recommender.store._sql import SQLStore
 
     assert isinstance(config, Config) and isinstance(rules, EditorialRules)
     try:
@@ -88,6 +89,7 @@ def _copy_blocks_to_store(config: object, rules: object) -> None:
         out.print(f"not in serving yet (the next run applies it): {error}", markup=False)
         return
     try:
+        assert isinstance(store, SQLStore)  # what open_store opens
         store.set_editorial_blocks(blocks_payload(rules))
     finally:
         store.close()

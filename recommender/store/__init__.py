@@ -89,14 +89,6 @@ class Store(Protocol):
         """Serve an earlier kept run again, atomically."""
         ...
 
-    def editorial_blocks(self) -> str | None:
-        """The editors' blocks serving enforces (JSON), None when never set."""
-        ...
-
-    def set_editorial_blocks(self, payload: str) -> None:
-        """Replace the editors' blocks serving enforces."""
-        ...
-
     def close(self) -> None: ...
 
 
