@@ -22,11 +22,11 @@ def _tagger(backend: str) -> Any:
     if backend not in _TAGGERS:
         try:
             if backend == "fugashi":
-                import fugashi  # type: ignore[import-untyped]
+                import fugashi
 
                 _TAGGERS[backend] = fugashi.Tagger()
             elif backend == "sudachi":
-                from sudachipy import Dictionary, SplitMode  # type: ignore[import-untyped]
+                from sudachipy import Dictionary, SplitMode
 
                 _TAGGERS[backend] = (Dictionary(dict="core").create(), SplitMode.C)
             else:
