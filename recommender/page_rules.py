@@ -46,14 +46,12 @@ def block_matches(block: Block, articles: pd.DataFrame) -> np.ndarray:
         return (articles["article_id"].astype(str) == value).to_numpy()
     if kind == "url":
         urls = articles["url"].fillna("").astype(str)
-        return np.fromiter(
-            (fnmatch.fnmatchcase(u, value) for u in urls), dtype=bool, count=len(urls)
-        )
+        return urls.str.match(fnmatch.translate(value)).to_numpy(dtype=bool)
     if kind == "tag":
-        tags = articles["tags"].fillna("").astype(str) if "tags" in articles else None
-        if tags is None:
+        if "tags" not in articles:
             return np.zeros(len(articles), dtype=bool)
-        return tags.map(lambda t: value in t.split("|")).to_numpy(dtype=bool)
+        tags = "|" + articles["tags"].fillna("").astype(str) + "|"
+        return tags.str.contains(f"|{value}|", regex=False).to_numpy(dtype=bool)
     labels = articles["category"].fillna("").astype(str)
     keys = articles.get("category_key", labels).fillna("").astype(str)
     return ((labels == value) | (keys == value)).to_numpy()
@@ -120,10 +118,16 @@ class PinTable:
         return rows, slots
 
     def pages_with_pins(self, source_ids: np.ndarray, sites: np.ndarray) -> np.ndarray:
-        """Mask of the pages (ids and sites) that have a pin."""
-        pairs = zip(source_ids, sites, strict=True)
-        has = (bool(self.for_page(str(i), None if s is None else str(s))) for i, s in pairs)
-        return np.fromiter(has, dtype=bool, count=len(source_ids))
+        """Mask of the pages (ids and sites) that have a pin of an article
+        in the corpus: a pin for every site, for their site or for them."""
+        resolved = [p for p in self.rules.pins if p.id in self._row]
+        if any(p.page is None and p.site is None for p in resolved):
+            return np.ones(len(source_ids), dtype=bool)
+        on_sites = [str(p.site) for p in resolved if p.page is None]
+        on_pages = [str(p.page) for p in resolved if p.page is not None]
+        return np.isin(np.asarray(sites, dtype=object).astype(str), on_sites) | np.isin(
+            np.asarray(source_ids, dtype=object).astype(str), on_pages
+        )
 
     def marks(
         self, source_ids: np.ndarray, source_sites: np.ndarray, items: np.ndarray
@@ -136,7 +140,8 @@ class PinTable:
         labels = np.full(items.shape, None, dtype=object)
         if not self:
             return pinned, labels
-        for i, (source_id, site) in enumerate(zip(source_ids, source_sites, strict=True)):
+        for i in np.flatnonzero(self.pages_with_pins(source_ids, source_sites)):
+            source_id, site = source_ids[i], source_sites[i]
             for pin in self.for_page(str(source_id), None if site is None else str(site)):
                 at = items[i] == pin.row
                 pinned[i] |= at
