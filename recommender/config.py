@@ -182,6 +182,14 @@ class MixConfig(_Section):
     counts as "related" when its relevance is at least ``min_relevance``.
     ``trending_pool``: how many of the network's trending articles compete
     with each page's neighbours.
+
+    Page types: every article gets its list, every site a home-page list
+    (``site:<key>``). ``section_pages``: every site also gets a list per
+    category label its articles carry (``section:<key>:<label>``), ranked
+    by relevance to the section's articles and trend. ``related_lists``:
+    every article also gets a related-only list (``related:<id>``: its
+    candidates by relevance alone, none below ``min_relevance``), for
+    placements with ``source = "related"``; it doubles the mixing work.
     """
 
     k: int = Field(default=12, ge=1, le=200)
@@ -193,6 +201,8 @@ class MixConfig(_Section):
     dedupe_threshold: float = Field(default=0.7, gt=0, le=1)
     min_relevance: NonNegativeFloat = 0.1
     trending_pool: int = Field(default=60, ge=0)
+    section_pages: bool = True
+    related_lists: bool = False
 
 
 class EditorialConfig(_Section):
@@ -210,12 +220,17 @@ class PlacementConfig(_Section):
     ``grid`` (thumbnails in ``columns`` columns) or ``sidebar`` (a vertical
     list with small thumbnails). ``k``: items shown (``None``: the request's
     or the service's default). ``columns``: the grid's columns on a wide
-    screen (fewer on a narrow one).
+    screen (fewer on a narrow one). ``source``: which list the block shows:
+    ``mix`` (the page's own list: an article's, a section's or the home
+    page's), ``trending`` (the site's trending mix, whatever the page) or
+    ``related`` (the article's related-only list; needs ``[mix]
+    related_lists``).
     """
 
     layout: Literal["text", "grid", "sidebar"] = "text"
     k: int | None = Field(default=None, ge=1, le=200)
     columns: int = Field(default=3, ge=1, le=6)
+    source: Literal["mix", "trending", "related"] = "mix"
 
 
 class StoreConfig(_Section):
@@ -343,6 +358,12 @@ class Config(_Section):
                     f"similarity.allowed.{source}: unknown site(s) {unknown}; "
                     f"known: {sorted(self.sites)}"
                 )
+        related = [key for key, p in self.placements.items() if p.source == "related"]
+        if related and not self.mix.related_lists:
+            raise ValueError(
+                f"placements.{related[0]}.source = 'related' needs related-only lists: "
+                "set [mix] related_lists = true"
+            )
         return self
 
     # -- derived views -------------------------------------------------------

@@ -12,10 +12,14 @@ from typing import Any
 
 #: The block's heading, as the network's pages show it.
 HEADING = "A mix of what's trending on our other sites"
-#: Source id of a site's page without an article (home page, section page).
+#: Source id of a site's page without an article (its home page).
 SITE_PAGE_PREFIX = "site:"
 #: Source id of the network-wide trending mix (fallback of last resort).
 NETWORK_PAGE = "network"
+#: Source id prefix of a site's section page (``section:<site>:<category label>``).
+SECTION_PAGE_PREFIX = "section:"
+#: Source id prefix of an article's related-only list (``related:<article id>``).
+RELATED_PREFIX = "related:"
 
 
 #: ``RecommendationList.fallback_source`` of the fallbacks, in the order tried.
@@ -25,6 +29,18 @@ FALLBACK_SITE, FALLBACK_NETWORK, FALLBACK_EMPTY = "site", "network", "empty"
 def site_page_id(site: str) -> str:
     """Source id under which a site's article-less page list is published."""
     return f"{SITE_PAGE_PREFIX}{site}"
+
+
+def section_page_id(site: str, category: str) -> str:
+    """Source id of ``site``'s section page of its own ``category`` label
+    (e.g. ``section:japantoday:Politics``)."""
+    return f"{SECTION_PAGE_PREFIX}{site}:{category}"
+
+
+def related_page_id(article_id: str) -> str:
+    """Source id of ``article_id``'s related-only list (published only when
+    ``[mix] related_lists`` is on)."""
+    return f"{RELATED_PREFIX}{article_id}"
 
 
 def fallback_kind(source_id: str) -> str:

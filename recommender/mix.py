@@ -26,12 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sklearn.preprocessing import normalize
 
 from recommender.config import MixConfig, SiteConfig, allowed_site_pairs
 from recommender.editorial import EditorialRules
-from recommender.lists import NETWORK_PAGE, site_page_id
+from recommender.ids import is_valid_id
+from recommender.lists import NETWORK_PAGE, related_page_id, section_page_id, site_page_id
 from recommender.page_rules import PageRules, PinTable
-from recommender.scoring import Scorer, check_parts, scorer_from_config
+from recommender.scoring import RelevanceOnly, Scorer, check_parts, scorer_from_config
 from recommender.similarity import Neighbors
 
 NO_GROUP = -1
@@ -372,6 +374,7 @@ class Mixer:
         check_parts(self.scorer)
         self.article_ids = articles["article_id"].astype(str).to_numpy().astype(object)
         self.site_values = articles["site"].astype(str).to_numpy().astype(object)
+        self.categories = articles["category"].fillna("").astype(str).to_numpy().astype(object)
         self.site_keys = sorted(set(self.site_values.tolist()) | set(sites))
         site_codes = (
             np.searchsorted(np.array(self.site_keys), self.site_values.astype(str))
@@ -468,10 +471,13 @@ class Mixer:
         *,
         block_size: int = 2048,
         on_progress: Callable[[int], None] | None = None,
+        page_ids: np.ndarray | None = None,
     ) -> MixedLists:
         """Lists of the articles at ``rows``; ``neighbors`` row ``i`` holds the
-        neighbours of ``rows[i]``. Lists come out in the order of ``rows``."""
+        neighbours of ``rows[i]``. Lists come out in the order of ``rows``,
+        under the articles' ids (or ``page_ids``, aligned with ``rows``)."""
         rows = np.asarray(rows, dtype=np.int64)
+        ids = self.article_ids[rows] if page_ids is None else np.asarray(page_ids, dtype=object)
         k = self.mix.k
         items = np.full((len(rows), k), -1, dtype=np.int32)
         parts = [np.zeros((len(rows), k), dtype=np.float32) for _ in range(4)]
@@ -486,14 +492,42 @@ class Mixer:
                     neighbors.indices[at],
                     neighbors.scores[at],
                     rows[at],
-                    self.article_ids[rows[at]],
+                    ids[at].tolist(),
                 )
                 items[at] = block[0]
                 for part, values in zip(parts, block[1:], strict=True):
                     part[at] = values
                 if on_progress:
                     on_progress(len(at))
-        return MixedLists(self.article_ids[rows], row_sites, items, *parts)
+        return MixedLists(ids, row_sites, items, *parts)
+
+    def for_related(
+        self,
+        rows: np.ndarray,
+        neighbors: Neighbors,
+        *,
+        block_size: int = 2048,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> MixedLists:
+        """Related-only lists (``related:<id>``) of the articles at ``rows``:
+        the same candidates, rules and caps as :meth:`for_articles`, ranked
+        by relevance alone, none below ``min_relevance`` (so a list may be
+        short, or empty: serving then falls back to the article's mix)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        blended = self.ctx.scorer
+        self.ctx.scorer = RelevanceOnly(self.mix.min_relevance)
+        try:
+            return self.for_articles(
+                rows,
+                neighbors,
+                block_size=block_size,
+                on_progress=on_progress,
+                page_ids=np.array(
+                    [related_page_id(str(i)) for i in self.article_ids[rows]], dtype=object
+                ),
+            )
+        finally:
+            self.ctx.scorer = blended
 
     def for_vector(
         self,
@@ -517,9 +551,60 @@ class Mixer:
             np.array([source_id], dtype=object), np.array([site], dtype=object), *block
         )
 
+    def sections(self) -> list[tuple[str, str, np.ndarray]]:
+        """Each site's section pages: (site, source id, rows of the section's
+        articles), by site and label; a section is a category label the
+        site's articles carry (its eligible articles, or all when none is)."""
+        found = []
+        for site in self.site_keys:
+            on_site = self.site_values == site
+            for label in sorted(set(self.categories[on_site].tolist()) - {""}):
+                source_id = section_page_id(site, label)
+                if not is_valid_id(source_id):
+                    continue  # too long for an id: no page of its own
+                members = on_site & (self.categories == label)
+                shown = members & self.ctx.eligible
+                found.append((site, source_id, np.flatnonzero(shown if shown.any() else members)))
+        return found
+
+    def for_sections(self) -> MixedLists | None:
+        """The lists of the section pages (see :meth:`sections`): each site's
+        trending pool ranked by relevance to the section (the normalised
+        mean of its articles' rows) and trend, as an article's list is."""
+        sections = self.sections()
+        if not sections:
+            return None
+        parts = []
+        for site in self.site_keys:
+            mine = [(source_id, rows) for s, source_id, rows in sections if s == site]
+            if not mine:
+                continue
+            members = sp.csr_matrix(
+                (
+                    np.ones(sum(len(r) for _, r in mine)),
+                    np.concatenate([r for _, r in mine]),
+                    np.cumsum([0, *(len(r) for _, r in mine)]),
+                ),
+                shape=(len(mine), self.X.shape[0]),
+            )
+            centroids = normalize(members @ self.X).astype(np.float32)
+            none = np.zeros((len(mine), 0), dtype=np.int64)
+            block = self._block(
+                site,
+                sp.csr_matrix(centroids),
+                none,
+                none.astype(np.float32),
+                np.full(len(mine), -1),
+                [source_id for source_id, _ in mine],
+            )
+            ids = np.array([source_id for source_id, _ in mine], dtype=object)
+            parts.append(MixedLists(ids, np.full(len(mine), site, dtype=object), *block))
+        return concat_lists(parts)
+
     def for_pages(self) -> MixedLists:
         """Each site's page without an article (its trending mix), then the
-        network's trending mix."""
+        network's trending mix, then (with ``section_pages``) the sites'
+        section pages."""
         parts = []
         pages = [(site, site_page_id(site), self.pools[site]) for site in self.site_keys]
         pages.append((None, NETWORK_PAGE, self.network_pool))
@@ -545,6 +630,9 @@ class Mixer:
                     np.array([source_id], dtype=object), np.array([site], dtype=object), *block
                 )
             )
+        sections = self.for_sections() if self.mix.section_pages else None
+        if sections is not None:
+            parts.append(sections)
         return concat_lists(parts)
 
 

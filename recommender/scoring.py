@@ -73,6 +73,20 @@ class WeightedBlend:
         )
 
 
+@dataclass(frozen=True)
+class RelevanceOnly:
+    """Relevance alone, for related-only lists: a candidate less relevant
+    than ``floor`` may not be shown (-inf)."""
+
+    floor: float = 0.0
+
+    parts: ClassVar[tuple[str, ...]] = ("relevance",)
+
+    def score(self, parts: Mapping[str, np.ndarray]) -> np.ndarray:
+        relevance = parts["relevance"]
+        return np.where(relevance >= self.floor, relevance, -np.inf).astype(relevance.dtype)
+
+
 def scorer_from_config(mix: MixConfig) -> Scorer:
     """The scorer a config's ``[mix]`` section describes."""
     return WeightedBlend.from_config(mix)
@@ -88,4 +102,11 @@ def check_parts(scorer: Scorer, available: tuple[str, ...] = CANDIDATE_PARTS) ->
         )
 
 
-__all__ = ["CANDIDATE_PARTS", "Scorer", "WeightedBlend", "check_parts", "scorer_from_config"]
+__all__ = [
+    "CANDIDATE_PARTS",
+    "RelevanceOnly",
+    "Scorer",
+    "WeightedBlend",
+    "check_parts",
+    "scorer_from_config",
+]

@@ -62,7 +62,14 @@ from typing import TypeVar
 from recommender.editorial import Block, blocks_from_payload, drop_blocked
 from recommender.errors import StoreError
 from recommender.ids import is_valid_id
-from recommender.lists import FALLBACK_EMPTY, NETWORK_PAGE, RecommendationList, site_page_id
+from recommender.lists import (
+    FALLBACK_EMPTY,
+    NETWORK_PAGE,
+    RecommendationList,
+    related_page_id,
+    section_page_id,
+    site_page_id,
+)
 from recommender.store import DamagedStoreError, Store, open_store
 
 _log = logging.getLogger(__name__)
@@ -251,6 +258,28 @@ class Recommendations:
         falling back to the network's trending mix (the only answer for an
         invalid ``site``)."""
         return self.get(site_page_id(site) if isinstance(site, str) else site, k, site=site)
+
+    def section_page(self, site: str, category: str, k: int | None = None) -> RecommendationList:
+        """The list for ``site``'s section page of its ``category`` label
+        (published with ``[mix] section_pages``), falling back to the site's
+        trending mix, then the network's."""
+        if not (isinstance(site, str) and isinstance(category, str)):
+            return self.get(NETWORK_PAGE, k)
+        return self.get(section_page_id(site, category), k, site=site)
+
+    def related(
+        self, article_id: str, k: int | None = None, *, site: str | None = None
+    ) -> RecommendationList:
+        """``article_id``'s related-only list (published with ``[mix]
+        related_lists``); without one (or when it is empty), the article's
+        own list and its fallbacks, as :meth:`get` gives them."""
+        if isinstance(article_id, str):
+            found = self.get(related_page_id(article_id), k, site=site)
+            if not found.fallback:
+                return RecommendationList(
+                    article_id, found.site, found.items, found.run_id, found.generated_at
+                )
+        return self.get(article_id, k, site=site)
 
     def network_page(self, k: int | None = None) -> RecommendationList:
         """The network-wide trending mix."""

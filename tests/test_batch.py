@@ -18,7 +18,8 @@ def test_run_publishes_every_list_and_reports(tiny_network) -> None:
     summary, model = run_batch(config)
     assert summary.articles == 9 and summary.articles_rejected == 0
     assert summary.events_read == 350 and summary.views == 350
-    assert summary.lists == 9 + 3 + 1  # articles, site pages, network
+    # Articles, site pages, the network, and a section page per site and label (9).
+    assert summary.lists == 9 + 3 + 1 + 9
     assert summary.coverage["full_lists"] == 1.0
     assert list(summary.timings) == [
         "load",

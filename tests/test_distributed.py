@@ -154,7 +154,9 @@ def test_a_two_worker_cluster_publishes_the_single_process_lists(network) -> Non
     summary, model = run_batch(network_config(folder, "cluster.sqlite", cluster="local:2"))
 
     assert_same_model(model, reference)
-    assert summary.lists == N_ARTICLES + len(SITES) + 1
+    labelled = reference.articles_[reference.articles_["category"].fillna("") != ""]
+    sections = labelled[["site", "category"]].drop_duplicates()
+    assert summary.lists == N_ARTICLES + len(SITES) + 1 + len(sections)
     assert {"cluster", "ship", "similarity+mix", "pages", "publish"} <= set(summary.timings)
     single, cluster = (open_store(folder / name) for name in ("single.sqlite", "cluster.sqlite"))
     for source_id in reference.lists_.source_ids:

@@ -136,7 +136,7 @@ class Stages:
         self._set_neighbors(neighbors)  # no reserve: an update recomputes what it loses
         self.update_stats_ = {"incremental": False, "rows_recomputed": n}
         with progress.stage("pages"):
-            self.lists_ = concat_lists([article_lists, mixer.for_pages()])
+            self.lists_ = concat_lists([article_lists, *self._page_lists(mixer)])
         self.timings_ = dict(progress.timings)
         return self
 
@@ -242,7 +242,7 @@ class Stages:
                     mixer.for_articles(
                         np.arange(len(articles)), self.neighbors_, on_progress=advance
                     ),
-                    mixer.for_pages(),
+                    *self._page_lists(mixer),
                 ]
             )
         self.timings_ = dict(progress.timings)
@@ -328,6 +328,15 @@ class Stages:
             )
             self.__dict__["_mixer_cache"] = mixer
         return mixer
+
+    def _page_lists(self, mixer: Mixer) -> list[MixedLists]:
+        """The lists after the articles' own: the site, network and section
+        pages, then (with ``[mix] related_lists``) every article's
+        related-only list, always mixed in full."""
+        pages = [mixer.for_pages()]
+        if self.config.mix.related_lists:
+            pages.append(mixer.for_related(np.arange(len(self.articles_)), self.neighbors_))
+        return pages
 
     def _pin_table(self) -> PinTable:
         """The run's pins by page (the mixer's when built; cached, not saved)."""

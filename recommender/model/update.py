@@ -254,7 +254,7 @@ def _score_reusing(
         article_lists = MixedLists(
             mixer.article_ids.copy(), mixer.site_values.copy(), items, *parts
         )
-        model.lists_ = concat_lists([article_lists, mixer.for_pages()])
+        model.lists_ = concat_lists([article_lists, *model._page_lists(mixer)])
     model.timings_ = dict(progress.timings)
     return len(mix_rows)
 

@@ -9,7 +9,9 @@ Embedding, on any site::
     <script src="https://recs.example.com/widget.js" async></script>
 
 The script fills each such element with ``GET /widget?article={article_id}``
-(optional ``data-recommender-k`` and ``data-recommender-placement`` too), and
+(optional ``data-recommender-k`` and ``data-recommender-placement`` too; a
+section page names ``data-recommender-section="{its category label}"``
+instead of an article, a home page only its site), and
 binds every block on the page, fetched or included server-side: when half of
 a block is visible (or half of the window, for a taller block) it reports one
 ``impression`` per item, and a click on an item reports a ``click``, both to
@@ -142,12 +144,16 @@ WIDGET_JS = """\
   }
 
   function fill(slot) {
+    /* An article page names its article, a section page its section; a home page its site. */
     var id = slot.getAttribute("data-recommender-article");
-    if (!id || slot.getAttribute("data-rec-filled")) return;
+    var section = slot.getAttribute("data-recommender-section");
+    if (slot.getAttribute("data-rec-filled")) return;
+    if (!id && !section && !slot.getAttribute("data-recommender-site")) return;
     slot.setAttribute("data-rec-filled", "1");
     /* The id is a query parameter: no value of it (../, %2e%2e/, ?, #) changes the path. */
     var params = new URLSearchParams();
-    params.set("article", id);
+    if (id) params.set("article", id);
+    else if (section) params.set("section", section);
     ["site", "k", "placement"].forEach(function (name) {
       var value = slot.getAttribute("data-recommender-" + name);
       if (value) params.set(name, value);
@@ -182,7 +188,8 @@ WIDGET_JS = """\
 
   function start() {
     stylesheet();
-    Array.prototype.forEach.call(document.querySelectorAll("[data-recommender-article]"), fill);
+    Array.prototype.forEach.call(document.querySelectorAll(
+      "[data-recommender-article], [data-recommender-section], [data-recommender-site]"), fill);
     Array.prototype.forEach.call(document.querySelectorAll(".rec-block"), images);
     Array.prototype.forEach.call(document.querySelectorAll(".rec-block[data-rec-events]"), bind);
   }
@@ -223,7 +230,8 @@ WIDGET_CSS = """\
 .rec-layout-grid .rec-items {
   grid-template-columns: repeat(var(--rec-columns, 3), minmax(0, 1fr)); }
 @media (max-width: 40em) {
-  .rec-layout-grid .rec-items { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
+  .rec-layout-grid .rec-items {
+    grid-template-columns: repeat(var(--rec-columns-narrow, 2), minmax(0, 1fr)); } }
 @media (max-width: 22em) {
   .rec-layout-grid .rec-items { grid-template-columns: minmax(0, 1fr); } }
 .rec-layout-sidebar .rec-items { grid-template-columns: minmax(0, 1fr); }

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.convertors import Convertor, register_url_convertor
 
-from recommender.web.settings import SITE_KEY_PATTERN, ServiceSettings
+from recommender.web.settings import SITE_KEY_PATTERN, TOKEN_PATTERN, ServiceSettings
 
 STATIC_MAX_AGE = 3600
 
@@ -38,6 +38,19 @@ ID_HELP = (
 )
 #: A page's id in the path (``{article_id:recommender_text}``).
 ArticleId = Annotated[str, Path(description=ID_HELP)]
+#: Where the block sits: its configured layout, length and list, and the clicks' campaign.
+PlacementParam = Annotated[
+    str,
+    Query(
+        pattern=TOKEN_PATTERN,
+        description="Where the block sits: the configured placement's layout, number of "
+        "items and list (`mix`, `trending` or `related`); an unknown one gets the defaults.",
+    ),
+]
+SECTION_HELP = (
+    "A section page: the site's own category label (e.g. `Politics`); needs `site`. "
+    "An unknown section gets the site's trending mix."
+)
 
 
 def k_param(settings: ServiceSettings) -> Any:
@@ -47,18 +60,16 @@ def k_param(settings: ServiceSettings) -> Any:
     ]
 
 
-def site_param(settings: ServiceSettings) -> Any:
-    """The annotation of the ``site`` query parameter. With a registry, the
-    spec lists the network's sites and others are refused."""
+def site_param(settings: ServiceSettings, *, required: bool = False) -> Any:
+    """The annotation of the ``site`` query parameter (optional unless
+    ``required``). With a registry, the spec lists the network's sites and
+    others are refused."""
     site_help = "Site of the page (registry key): its trending mix is the fallback."
-    return (
-        Annotated[
-            Literal[tuple(sorted(settings.sites))] | None,
-            Query(description=site_help),
-        ]
-        if settings.sites
-        else Annotated[str | None, Query(pattern=SITE_KEY_PATTERN, description=site_help)]
-    )
+    kind: Any = Literal[tuple(sorted(settings.sites))] if settings.sites else str
+    pattern = None if settings.sites else SITE_KEY_PATTERN
+    return Annotated[
+        kind if required else kind | None, Query(pattern=pattern, description=site_help)
+    ]
 
 
 class Problem(BaseModel):

@@ -7,14 +7,18 @@ from fastapi import APIRouter, Query, Request, Response
 
 from recommender.lists import RecommendationList
 from recommender.web.assets import FRAGMENT_HEADER, WIDGET_CSS, WIDGET_JS
-from recommender.web.http import ID_HELP, ArticleId, k_param, list_responses, site_param, static
+from recommender.web.http import (
+    ID_HELP,
+    SECTION_HELP,
+    ArticleId,
+    PlacementParam,
+    k_param,
+    list_responses,
+    site_param,
+    static,
+)
 from recommender.web.service import Service
-from recommender.web.settings import TOKEN_PATTERN
 from recommender.web.widget import render_widget
-
-Placement = Annotated[
-    str, Query(pattern=TOKEN_PATTERN, description="Where the block sits (tracking).")
-]
 
 
 def _fragment_responses() -> dict[int | str, dict[str, Any]]:
@@ -41,23 +45,25 @@ def widget_router(service: Service) -> APIRouter:
     events_url = service.events_url()
 
     def fragment(
-        request: Request, article_id: str, k: int | None, site: str | None, placement: str
+        request: Request,
+        article_id: str | None,
+        k: int | None,
+        site: str | None,
+        placement: str,
+        section: str | None = None,
     ) -> Response:
-        # The placement's layout from the config; unknown: the seed page's text list.
-        chosen = service.settings.placements.get(placement, {})
-        layout = str(chosen.get("layout", "text"))
-        columns = int(chosen.get("columns", 3))
-        if k is None and chosen.get("k") is not None:
-            k = min(int(chosen["k"]), service.settings.max_k)
-        block = service.page_list(article_id, k, site)
+        # The placement's layout, length and list from the config; unknown:
+        # the seed page's text list of the page's own list.
+        chosen = service.placement(placement)
+        block = service.block(chosen, article=article_id, section=section, site=site, k=k)
 
         def as_html(block: RecommendationList) -> str:
             return render_widget(
                 block,
                 events_url=events_url,
                 placement=placement,
-                layout=layout,
-                columns=columns,
+                layout=chosen.layout,
+                columns=chosen.columns,
                 site_images=service.settings.site_images,
             )
 
@@ -78,17 +84,20 @@ def widget_router(service: Service) -> APIRouter:
     )
     async def widget_of(
         request: Request,
-        article: Annotated[str, Query(description=ID_HELP)],
+        article: Annotated[str | None, Query(description=ID_HELP)] = None,
+        section: Annotated[str | None, Query(description=SECTION_HELP, max_length=200)] = None,
         k: K = None,
         site: Site = None,
-        placement: Placement = "widget",
+        placement: PlacementParam = "widget",
     ) -> Response:
-        """The block under ``article`` (same list and fallbacks as
-        ``/v1/recommendations``): heading, then category label, linked title
-        and site name per item. Empty when there is nothing to show. What
+        """The block of a page (same lists and fallbacks as the JSON
+        endpoints): under ``article`` on an article page, of ``section`` on
+        a section page, else of ``site``'s home page. Heading, then category
+        label, linked title and site name per item (and thumbnails, in the
+        placement's layout). Empty when there is nothing to show. What
         ``widget.js`` asks for: as a query parameter, no id can change the
         path asked for (a path keeps ``../``, which a browser resolves)."""
-        return fragment(request, article, k, site, placement)
+        return fragment(request, article, k, site, placement, section)
 
     @router.get(
         "/widget/{article_id:recommender_text}",
@@ -101,7 +110,7 @@ def widget_router(service: Service) -> APIRouter:
         article_id: ArticleId,
         k: K = None,
         site: Site = None,
-        placement: Placement = "widget",
+        placement: PlacementParam = "widget",
     ) -> Response:
         """The same fragment as ``GET /widget?article=``, for a backend that
         includes it server-side (the id percent-encoded into the path)."""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from fastapi import Request, Response
 
+from recommender.display import Placement, placement_list
 from recommender.ids import is_valid_id
 from recommender.lists import (
     FALLBACK_EMPTY,
@@ -46,12 +47,33 @@ class Service:
         self._flushes: set[asyncio.Task[None]] = set()
 
     # -- lists -----------------------------------------------------------------
-    def page_list(self, article_id: str, k: int | None, site: str | None) -> RecommendationList:
-        """``recs.get``, except that an invalid id is an unknown page: the
-        fallback, without asking the store about it."""
-        if is_valid_id(article_id):
-            return self.recs.get(article_id, k, site=site)
-        return _in_place_of(self.trending(site, k), article_id)
+    def placement(self, name: str) -> Placement:
+        """The placement ``name`` as configured (an unknown one: the defaults)."""
+        return Placement.from_settings(name, self.settings.placements.get(name))
+
+    def block(
+        self,
+        placement: Placement,
+        *,
+        article: str | None = None,
+        section: str | None = None,
+        site: str | None = None,
+        k: int | None = None,
+    ) -> RecommendationList:
+        """The list ``placement`` shows on a page (see
+        :func:`recommender.display.placement_list`): an article's page, a
+        section page or a site's home page. ``k``: the request's, else the
+        placement's (at most ``max_k``). An invalid article id is an unknown
+        page, an invalid section none."""
+        if k is None and placement.k is not None:
+            k = min(placement.k, self.settings.max_k)
+        if article is not None and not is_valid_id(article):
+            return _in_place_of(self.trending(site, k), article)
+        if section is not None and not is_valid_id(section):
+            section = None
+        return placement_list(
+            self.recs, placement, article=article, section=section, site=site, k=k
+        )
 
     def trending(self, site: str | None, k: int | None) -> RecommendationList:
         """``site``'s trending mix (the network's without ``site``)."""

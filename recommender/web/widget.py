@@ -32,6 +32,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from jinja2 import Environment, StrictUndefined
 
+from recommender.display import IMAGE_HEIGHT, IMAGE_WIDTH, LAYOUTS, display_items, resolve_image
 from recommender.ids import is_valid_id
 from recommender.lists import HEADING, NETWORK_PAGE, RecommendationList
 from recommender.serving import is_http_url
@@ -49,7 +50,8 @@ _TEMPLATE = """\
 {% if source_id %} data-rec-source="{{ source_id }}"{% endif %} \
 data-rec-run="{{ run_id }}" data-rec-placement="{{ placement }}"\
 {% if events_url %} data-rec-events="{{ events_url }}"{% endif %}\
-{% if layout != "text" %} data-rec-layout="{{ layout }}" style="--rec-columns: {{ columns }}"\
+{% if layout != "text" %} data-rec-layout="{{ layout }}" style="--rec-columns: {{ columns }}; \
+--rec-columns-narrow: {{ narrow }}"\
 {% endif %}>
 <h2 class="rec-heading">{{ heading }}</h2>
 <ol class="rec-items">
@@ -102,24 +104,6 @@ def tracked_url(url: str, *, source_site: str | None, source_id: str, placement:
     return urlunsplit(parts._replace(query="&".join([*kept, ours])))
 
 
-#: Layouts a placement may choose (see ``[placements]`` in the configuration).
-LAYOUTS = ("text", "grid", "sidebar")
-#: Intrinsic size given to thumbnails (16:9), so that the box never jumps.
-IMAGE_WIDTH, IMAGE_HEIGHT = 320, 180
-
-
-def resolve_image(image_url: str | None, site_default: str | None) -> tuple[str | None, str | None]:
-    """An item's image and where it came from, in the fallback order: the
-    article's own image (``"article"``), else its site's
-    ``default_image_url`` (``"site"``), else none (``(None, None)``). Only
-    absolute http(s) URLs count, as for links."""
-    if image_url and is_http_url(image_url):
-        return image_url, "article"
-    if site_default and is_http_url(site_default):
-        return site_default, "site"
-    return None, None
-
-
 def render_widget(
     block: RecommendationList,
     *,
@@ -146,29 +130,22 @@ def render_widget(
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-    site_images = site_images or {}
     source_id = block.source_id if is_valid_id(block.source_id) else ""
-    items = []
-    for item in block.items:
-        if not is_http_url(item.url):
-            continue
-        default = site_images.get(item.site)
-        image, origin = resolve_image(item.image_url, default)
-        fallback = default if origin == "article" and default and is_http_url(default) else None
-        items.append(
-            {
-                "article_id": item.article_id,
-                "category": item.category,
-                "title": item.title,
-                "site_name": item.site_name,
-                "label": item.label,
-                "image": image,
-                "fallback": fallback,
-                "href": tracked_url(
-                    item.url, source_site=block.site, source_id=source_id, placement=placement
-                ),
-            }
-        )
+    items = [
+        {
+            "article_id": item["article_id"],
+            "category": item["category"],
+            "title": item["title"],
+            "site_name": item["site_name"],
+            "label": item.get("label"),
+            "image": item["image"],
+            "fallback": item["image_fallback"],
+            "href": tracked_url(
+                item["url"], source_site=block.site, source_id=source_id, placement=placement
+            ),
+        }
+        for item in display_items(block, site_images)
+    ]
     if not items:
         return ""
     return _template.render(
@@ -180,6 +157,7 @@ def render_widget(
         items=items,
         layout=layout,
         columns=max(1, int(columns)),
+        narrow=min(max(1, int(columns)), 2),
         width=IMAGE_WIDTH,
         height=IMAGE_HEIGHT,
     )
@@ -187,3 +165,14 @@ def render_widget(
 
 def _is_events_url(url: str | None) -> bool:
     return bool(url) and (is_http_url(url) or bool(_RELATIVE_URL.match(url or "")))
+
+
+__all__ = [
+    "IMAGE_HEIGHT",
+    "IMAGE_WIDTH",
+    "LAYOUTS",
+    "TRACKING_PARAMETERS",
+    "render_widget",
+    "resolve_image",
+    "tracked_url",
+]

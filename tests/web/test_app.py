@@ -32,7 +32,27 @@ def stored(store_url: str, source_id: str) -> dict:
     finally:
         store.close()
     assert block is not None
-    return block.to_dict()
+    return as_served(block.to_dict())
+
+
+def as_served(data: dict, placement: str = "widget") -> dict:
+    """A published list as the JSON endpoints answer it for a placement
+    with the defaults and no site default images: the text layout, and each
+    item's image its own http(s) image (else none)."""
+    items = []
+    for item in data["items"]:
+        image = item["image_url"]
+        image = image if image and image.startswith(("http://", "https://")) else None
+        items.append(
+            {
+                **item,
+                "image_url": image,
+                "image": image,
+                "image_source": "article" if image else None,
+                "image_fallback": None,
+            }
+        )
+    return {**data, "placement": placement, "layout": "text", "columns": 3, "items": items}
 
 
 # -- lists -------------------------------------------------------------------------
@@ -296,6 +316,7 @@ def test_openapi_documents_every_endpoint(client) -> None:
     assert set(spec["paths"]) == {
         "/v1/recommendations/{article_id}",
         "/v1/trending",
+        "/v1/section",
         "/widget",
         "/widget/{article_id}",
         "/widget.js",
@@ -457,8 +478,11 @@ def test_the_widget_takes_the_id_as_a_query_parameter(client) -> None:
         assert response.status_code == 200
         assert response.headers["content-type"] == "text/html; charset=utf-8"
         assert [r["title"] for r in Block(response.text).rows] == [t for _, t, _ in SEED_BLOCK[2:]]
-    missing = client.get("/widget")
-    assert missing.status_code == 422 and "query.article" in missing.json()["detail"]
+    # Without an article, the page is a home page: its site's block, else the network's.
+    home = client.get("/widget", params={"site": "japantoday"})
+    assert [r["title"] for r in Block(home.text).rows] == [t for _, t, _ in SEED_BLOCK[2:]]
+    network = client.get("/widget")
+    assert network.status_code == 200 and Block(network.text).rows
 
 
 @pytest.mark.parametrize(

@@ -65,6 +65,10 @@ def test_image_layouts_show_safe_lazy_sized_images_and_a_box_per_item(layout: st
         site_images={site: DEFAULT},
     )
     assert f'data-rec-layout="{layout}"' in html and "--rec-columns: 4" in html
+    # On a tablet, two columns, or fewer when the placement asks for fewer.
+    assert "--rec-columns-narrow: 2" in html
+    one = render_widget(_block([IMAGE]), layout=layout, columns=1)
+    assert "--rec-columns: 1; --rec-columns-narrow: 1" in one
     # One fixed-size box per item, whether it holds an image or not.
     assert html.count('<span class="rec-thumb">') == 3
     images = _images(html)
