@@ -23,13 +23,13 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import pandas as pd
 import pytest
 
 from recommender.ingest import read_events
-from recommender.lists import RunInfo
+from recommender.lists import RunInfo, section_page_id
 from recommender.store import open_store
 from recommender.web import ServiceSettings, create_app
 from tests.web.conftest import SEED_BLOCK, SITES, LiveServer, network_lists, page
@@ -74,7 +74,7 @@ ARTICLE_PAGE = """<!doctype html>
 <p>U.S. Secretary of State Antony Blinken and Defense Secretary Lloyd Austin are making
 arrangements to visit Japan from March 15 for foreign policy and security talks.</p>
 {spacer}</article>
-<div id="recs" data-recommender-article="{article}" data-recommender-site="japantoday"
+<div id="recs" {target}data-recommender-site="japantoday"
      data-recommender-placement="{placement}"></div>
 </main>
 <script src="{service}/widget.js" async></script>
@@ -93,7 +93,8 @@ class PublisherSite:
                 # /ARTICLE, /below/ARTICLE for the block far below the fold, or
                 # /page?article=ID for any id (the page's markup is the publisher's);
                 # any of them with ?placement=NAME for another placement than
-                # "below-article".
+                # "below-article"; /section/LABEL for a section page, /home for the
+                # site's home page (the slot names only the site).
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query)
                 below, _, article = parts.path.strip("/").rpartition("/")
@@ -101,8 +102,15 @@ class PublisherSite:
                     article = query["article"][0]
                 placement = query.get("placement", ["below-article"])[0]
                 spacer = '<div style="height: 3000px"></div>' if below == "below" else ""
+                if below == "section":
+                    label = html.escape(unquote(article), quote=True)
+                    target = f'data-recommender-section="{label}" '
+                elif not below and article == "home":
+                    target = ""
+                else:
+                    target = f'data-recommender-article="{html.escape(article, quote=True)}" '
                 body = ARTICLE_PAGE.format(
-                    article=html.escape(article, quote=True),
+                    target=target,
                     placement=html.escape(placement, quote=True),
                     service=service,
                     spacer=spacer,
@@ -685,3 +693,28 @@ def test_thumbnails_far_below_the_fold_wait_and_then_show_their_own_image(
             THUMB_IMAGES[5],
         ]
         assert set(asked) == {*THUMB_IMAGES[:3], SITE_IMAGES["savvytokyo"], THUMB_IMAGES[5]}
+
+
+def test_section_and_home_pages_show_their_own_blocks(browser_page, settings) -> None:
+    store = open_store(settings.store_url)
+    section = page(
+        section_page_id("japantoday", "Food & Drink"),
+        "run-02",
+        [("Food", "Ramen in Osaka", "savvytokyo"), ("Food", "Sake tours", "gaijinpot-travel")],
+        "japantoday",
+    )
+    store.publish([*network_lists("run-02"), section], RunInfo("run-02", "2021-03-08T00:00:00Z"))
+    store.close()
+    page_, site_url, external = browser_page
+    page_.goto(f"{site_url}/section/{quote('Food & Drink')}")
+    page_.wait_for_selector("#recs .rec-item", timeout=10_000)
+    titles = page_.eval_on_selector_all("#recs .rec-title", "els => els.map(a => a.textContent)")
+    assert titles == ["Ramen in Osaka", "Sake tours"]
+    source = page_.get_attribute("#recs .rec-block", "data-rec-source")
+    assert source == "section:japantoday:Food & Drink"
+    page_.goto(f"{site_url}/home")
+    page_.wait_for_selector("#recs .rec-item", timeout=10_000)
+    titles = page_.eval_on_selector_all("#recs .rec-title", "els => els.map(a => a.textContent)")
+    assert titles == [title for _, title, _ in SEED_BLOCK[2:]]
+    assert page_.get_attribute("#recs .rec-block", "data-rec-source") == "site:japantoday"
+    assert external == []
