@@ -19,6 +19,7 @@ from recommender.autotune import (
     fit_beta,
 )
 from recommender.config import TrendingConfig
+from recommender.datasets.mind import MindData
 from recommender.simulate_logs import (
     LogShape,
     bursty_log,
@@ -237,3 +238,19 @@ def test_ties_prefer_the_default_then_the_longer_half_life() -> None:
     assert _choose(grid.drop(index=1), base) == 2  # then the longest tied half-life
     grid.loc[0, "auc"] = 0.71
     assert _choose(grid, base) == 0  # a clear winner beats the default
+
+
+def test_nothing_after_at_is_used(steady) -> None:
+    data = steady.data
+    at = data.end.normalize()  # the start of the last day
+    keep_c = (data.candidates["ts"] < at).to_numpy()
+    keep_b = (data.behaviors["ts"] < at).to_numpy()
+    truncated = MindData(
+        articles=data.articles,
+        behaviors=data.behaviors[keep_b].reset_index(drop=True),
+        candidates=data.candidates[keep_c].reset_index(drop=True),
+    )
+    full, cut = autotune(data, at=at), autotune(truncated, at=at)
+    assert full.config == cut.config
+    assert (full.alpha, full.beta) == (cut.alpha, cut.beta)
+    pd.testing.assert_frame_equal(full.grid, cut.grid)
