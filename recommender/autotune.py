@@ -473,6 +473,91 @@ def autotune(
     )
 
 
+def network_log(events: pd.DataFrame, articles: pd.DataFrame) -> MindData | None:
+    """The network's own impressions and clicks as an impression log (the
+    shape :func:`autotune` reads); None when ``events`` has no impression.
+
+    An impression (a row of the block) belongs to the block seen in one page
+    view: same ``session`` (the widget's random id per page view), page
+    (``source_article_id``) and ``placement``. It is clicked when that page
+    view has a click on its article in that placement. An impression without
+    a session stands alone, and a click without one is attributed to no
+    impression. Only articles of ``articles`` count (an event of an article
+    the corpus does not hold has no age to be scored by).
+    """
+    kinds = events["kind"].astype("string")
+    known = events["article_id"].astype("string").isin(articles["article_id"].astype(str))
+    shown = events[(kinds == "impression").to_numpy() & known.to_numpy()]
+    if shown.empty:
+        return None
+
+    def keys(frame: pd.DataFrame) -> pd.Series:
+        parts = [frame[c].astype("string").fillna("") for c in ("session", "source_article_id")]
+        placement = frame["placement"].astype("string").fillna("")
+        return parts[0] + "\x1f" + parts[1] + "\x1f" + placement
+
+    view = keys(shown)
+    has_session = shown["session"].astype("string").fillna("").to_numpy() != ""
+    view = view.where(
+        has_session, "\x1e" + pd.Series(np.arange(len(shown)), index=shown.index).astype(str)
+    )
+    clicks = events[(kinds == "click").to_numpy()]
+    clicked_keys = set((keys(clicks) + "\x1f" + clicks["article_id"].astype("string")).dropna())
+    label = (view + "\x1f" + shown["article_id"].astype("string")).isin(clicked_keys)
+    codes, _ = pd.factorize(view, sort=False)
+    candidates = pd.DataFrame(
+        {
+            "impression_id": pd.Series([f"v{c}" for c in codes], dtype="string"),
+            "user_id": shown["session"].astype("string").fillna("").to_numpy(),
+            "ts": pd.to_datetime(shown["ts"].to_numpy(), utc=True),
+            "article_id": shown["article_id"].astype("string").to_numpy(),
+            "label": pd.array(label.to_numpy().astype(np.int8), dtype="Int8"),
+        }
+    )
+    candidates["position"] = candidates.groupby("impression_id", sort=False).cumcount()
+    candidates = candidates.sort_values("ts", kind="stable").reset_index(drop=True)
+    behaviors = (
+        candidates.groupby("impression_id", sort=False)
+        .agg(user_id=("user_id", "first"), ts=("ts", "min"), n_candidates=("article_id", "size"))
+        .reset_index()
+        .assign(history="")
+    )
+    frame = articles[["article_id", "published_at"]].assign(
+        article_id=articles["article_id"].astype(str)
+    )
+    return MindData(
+        articles=frame.reset_index(drop=True), behaviors=behaviors, candidates=candidates
+    )
+
+
+def tune_trending(
+    trending: TrendingConfig,
+    events: pd.DataFrame,
+    articles: pd.DataFrame,
+    now: pd.Timestamp,
+) -> tuple[TrendingConfig, dict[str, Any]]:
+    """The trending settings a refit uses, and what the run record says of
+    them: ``trending`` itself when ``trending.autotune`` is off or the log
+    has no impression, else :func:`autotune`'s choice on the network's own
+    log (:func:`network_log`) up to ``now``."""
+    if not trending.autotune:
+        return trending, {"tuned": False, "reason": "trending.autotune is off"}
+    log = network_log(events, articles)
+    if log is None:
+        return trending, {
+            "tuned": False,
+            "reason": "no impressions in the events: the configured settings are used",
+        }
+    result = autotune(
+        log,
+        at=now,
+        holdout_hours=trending.autotune_holdout_hours,
+        min_clicked_impressions=trending.autotune_min_clicked_impressions,
+        base=trending,
+    )
+    return result.config, {"tuned": not result.fallback, **result.to_dict()}
+
+
 __all__ = [
     "ALL_TIME_HALF_LIFE",
     "BASELINES",
@@ -485,4 +570,6 @@ __all__ = [
     "autotune",
     "fallback_config",
     "fit_beta",
+    "network_log",
+    "tune_trending",
 ]

@@ -81,9 +81,26 @@ class RunSummary:
     #: Why the model file could not be put in place after the publish (the
     #: run is published all the same); empty when it was, or none is kept.
     model_error: str = ""
+    #: The trending settings the lists were scored with, and how they were
+    #: chosen: ``tuned`` (by the back-test of this run's refit, or of the
+    #: refit an update keeps), its ``reason``, and the back-test's figures
+    #: (see :func:`recommender.autotune.tune_trending`).
+    trending: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def trending_summary(model: Recommender) -> dict[str, Any]:
+    """The run record's account of the trending settings ``model`` used."""
+    used = getattr(model, "trending_", model.config.trending)
+    return {
+        "half_life_hours": used.half_life_hours,
+        "freshness": used.freshness,
+        "prior_impressions": used.prior_impressions,
+        "prior_views": used.prior_views,
+        **getattr(model, "tuning_", {"tuned": False, "reason": "no tuning recorded"}),
+    }
 
 
 def new_run_id(clock: datetime | None = None) -> str:
@@ -204,6 +221,7 @@ def _fit_and_publish(
     summary.views = int(model.trend_["views"].sum())
     summary.lists = len(model.lists_)
     summary.coverage = model.coverage()
+    summary.trending = trending_summary(model)
     summary.model_version = model.version
 
     pending = None

@@ -150,6 +150,15 @@ class TrendingConfig(_Section):
     against the CTR the network gives articles of the same age today, so a
     new article starts where new articles stand. The last two only act on
     logs with impressions and clicks; a log of views only scores as before.
+
+    ``autotune``: at each refit on a log with impressions, fit the CTR prior
+    to the log (empirical Bayes) and choose the half-life and freshness by a
+    back-test on its last ``autotune_holdout_hours`` (see
+    :mod:`recommender.autotune`); with fewer than
+    ``autotune_min_clicked_impressions`` clicked impressions there, a
+    setting that measured level with a smoothed CTR (freshness off, 96 h,
+    the fitted prior). Updates keep the refit's choice. A log of views only
+    keeps the settings above.
     """
 
     half_life_hours: PositiveFloat = 24.0
@@ -157,6 +166,9 @@ class TrendingConfig(_Section):
     prior_impressions: PositiveFloat = 100.0
     freshness: bool = True
     k: int = Field(default=50, ge=1)
+    autotune: bool = True
+    autotune_holdout_hours: PositiveFloat = 24.0
+    autotune_min_clicked_impressions: int = Field(default=200, ge=1)
 
 
 class Weights(_Section):
@@ -231,6 +243,27 @@ class PlacementConfig(_Section):
     k: int | None = Field(default=None, ge=1, le=200)
     columns: int = Field(default=3, ge=1, le=6)
     source: Literal["mix", "trending", "related"] = "mix"
+
+
+class ExperimentConfig(_Section):
+    """``[experiments.<name>]``: an A/B test on one placement (see
+    :mod:`recommender.experiments`). ``variants``: name -> share of page
+    views (the first is the control unless ``control`` names another);
+    ``planned_impressions``: impressions per variant the test was sized for
+    (a report before it warns that it is a peek)."""
+
+    placement: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    variants: dict[str, PositiveFloat]
+    planned_impressions: int = Field(default=10_000, ge=1)
+    control: str | None = None
+
+    @model_validator(mode="after")
+    def _two_variants(self) -> ExperimentConfig:
+        if len(self.variants) < 2:
+            raise ValueError("an experiment needs at least 2 variants")
+        if self.control is not None and self.control not in self.variants:
+            raise ValueError(f"control {self.control!r} is not one of the variants")
+        return self
 
 
 class StoreConfig(_Section):
@@ -334,6 +367,7 @@ class Config(_Section):
     trending: TrendingConfig = Field(default_factory=TrendingConfig)
     mix: MixConfig = Field(default_factory=MixConfig)
     placements: dict[str, PlacementConfig] = Field(default_factory=dict)
+    experiments: dict[str, ExperimentConfig] = Field(default_factory=dict)
     store: StoreConfig = Field(default_factory=StoreConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     editorial: EditorialConfig = Field(default_factory=EditorialConfig)

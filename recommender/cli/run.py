@@ -62,6 +62,28 @@ def progress_columns() -> tuple[ProgressColumn, ...]:
     )
 
 
+def trending_line(trending: dict[str, Any]) -> str:
+    """One line on the trending settings used and how they were chosen."""
+    if not trending:
+        return "settings as configured"
+    used = (
+        f"half-life {trending['half_life_hours']:g} h, freshness "
+        f"{'on' if trending['freshness'] else 'off'}, CTR prior "
+        f"{trending['prior_impressions']:.3g} impressions"
+    )
+    how = "tuned" if trending.get("tuned") else "not tuned"
+    if trending.get("kept_from_refit"):
+        how += " (kept from the last refit)"
+    chosen, best = trending.get("chosen"), trending.get("best_baseline")
+    if chosen and best:
+        how += (
+            f": back-test AUC {chosen['auc']:.4f}, best baseline {best['method']} {best['auc']:.4f}"
+        )
+    elif trending.get("reason"):
+        how += f": {trending['reason']}"
+    return f"{used}; {how}"
+
+
 def print_summary(summary: Any, console: Console) -> None:
     table = Table(
         title=f"run {summary.run_id}",
@@ -97,6 +119,7 @@ def print_summary(summary: Any, console: Console) -> None:
             ),
         ),
         ("model", f"{summary.mode}: {summary.mode_reason}"),
+        ("trending", trending_line(summary.trending)),
         (
             "coverage",
             f"{cov.get('full_lists', 0):.1%} of articles have a full list; "

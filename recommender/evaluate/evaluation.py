@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from recommender.autotune import autotune
 from recommender.config import Config
 from recommender.datasets.mind import MIND_SITE_NAMES, MindData, mind_events
 from recommender.datasets.sites import network_config
@@ -88,6 +89,10 @@ def mind_config(base: Config | None = None) -> Config:
     return network_config(MIND_SITE_NAMES, MIND_SITE_NAMES, **sections)
 
 
+#: The replay's methods and the self-tuned engine.
+REPLAY_LABELS = {**METHODS, "engine_tuned": "engine trending (self-tuned on the days before)"}
+
+
 def evaluate_mind(
     data: MindData,
     config: Config | None = None,
@@ -147,6 +152,19 @@ def evaluate_mind(
     )
     if warning:
         warn_small_sample(warning, sample_warnings)
+    # Self-tuned trending, as a refit on this log would choose it: tuned on the
+    # days before the window only, then replayed on the window like the others.
+    tuned = None
+    if config.trending.autotune:
+        tuned = autotune(
+            data,
+            at=start,
+            holdout_hours=config.trending.autotune_holdout_hours,
+            min_clicked_impressions=config.trending.autotune_min_clicked_impressions,
+            base=config.trending,
+        )
+        facts["autotune"] = {key: v for key, v in tuned.to_dict().items() if key != "grid"}
+    methods = [*METHODS, *(["engine_tuned"] if tuned is not None else [])]
     settings: list[float | None] = [*refresh_minutes, *([None] if static else [])]
     tables, ctr_rows, blend_tables = [], [], []
     published_at = data.articles.set_index(data.articles["article_id"].astype(str))["published_at"]
@@ -155,7 +173,12 @@ def evaluate_mind(
     for minutes in settings:
         started = time.perf_counter()
         result = replay(data, refresh_minutes=minutes, trending=config.trending, seed=seed)
-        table = metric_table(result.candidates, list(METHODS), n_boot=n_boot, seed=seed)
+        if tuned is not None:
+            again = replay(data, refresh_minutes=minutes, trending=tuned.config, seed=seed)
+            result.candidates["engine_tuned"] = again.candidates["engine"].to_numpy()
+        table = metric_table(
+            result.candidates, methods, n_boot=n_boot, seed=seed, labels=REPLAY_LABELS
+        )
         tables.append(table.assign(setting=result.label, refreshes=result.n_refreshes))
         ctr_rows.append(
             result.top_ctr.rename_axis("method").reset_index().assign(setting=result.label)

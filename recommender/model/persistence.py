@@ -9,12 +9,14 @@ its version and damage checks).
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recommender.artifact import (
@@ -24,7 +26,7 @@ from recommender.artifact import (
     open_artifact,
     write_pending,
 )
-from recommender.config import Config
+from recommender.config import Config, TrendingConfig
 from recommender.editorial import RulesError, rules_from_json, rules_to_json
 from recommender.errors import ArtifactError
 from recommender.features import ArticleVectorizer
@@ -63,6 +65,8 @@ _OPTIONAL_FIELDS = (
     "removed_sources_",
     "published_run_id_",
     "editorial_",
+    "trending_",
+    "tuning_",
 )
 #: ArticleVectorizer's fitted attributes (its parameters aside).
 _VECTORIZER_FITTED = (
@@ -132,6 +136,10 @@ def encode_model(model: Stages) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state["published_run_id_"] = None if run_id is None else str(run_id)
     if "editorial_" in fields:
         state["editorial_"] = rules_to_json(model.editorial_)
+    if "trending_" in fields:
+        state["trending_"] = model.trending_.model_dump(mode="json")
+    if "tuning_" in fields:
+        state["tuning_"] = json.loads(json.dumps(model.tuning_, allow_nan=False))
     return state, w.arrays
 
 
@@ -201,6 +209,15 @@ def decode_model(cls: type[M], r: ArtifactReader) -> M:
             model.editorial_ = rules_from_json(state["editorial_"], source="editorial_")
         except (RulesError, TypeError, ValueError, AttributeError) as error:
             raise r.error(f"editorial_ is not valid: {error}") from None
+    if "trending_" in state:
+        try:
+            model.trending_ = TrendingConfig.model_validate(state["trending_"])
+        except ValidationError as error:
+            raise r.error(f"trending_ is not valid: {error}") from None
+    if "tuning_" in state:
+        if not isinstance(state["tuning_"], dict):
+            raise r.error("tuning_ is not valid: expected an object")
+        model.tuning_ = state["tuning_"]
     return model
 
 

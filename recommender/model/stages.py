@@ -13,6 +13,7 @@ from typing import Self
 import numpy as np
 import pandas as pd
 
+from recommender.autotune import tune_trending
 from recommender.config import Config
 from recommender.editorial import EditorialRules, load_rules
 from recommender.errors import InputError, NotFittedError
@@ -267,14 +268,21 @@ class Stages:
         config = self.config
         articles = self.articles_
         with progress.stage("trending"):
+            if "trending_" not in self.__dict__:
+                # A refit tunes the trending settings on the network's log (an
+                # update has its refit's, see update_model).
+                self.trending_, self.tuning_ = tune_trending(
+                    config.trending, events, articles, self.now_
+                )
+            trending = self.trending_
             self.trend_ = trend_scores(
                 events,
                 articles,
                 self.now_,
-                half_life_hours=config.trending.half_life_hours,
-                prior_views=config.trending.prior_views,
-                prior_impressions=config.trending.prior_impressions,
-                freshness=config.trending.freshness,
+                half_life_hours=trending.half_life_hours,
+                prior_views=trending.prior_views,
+                prior_impressions=trending.prior_impressions,
+                freshness=trending.freshness,
                 baseline=baseline,
             )
             self.trend_baseline_ = self.trend_.attrs.pop("baseline")

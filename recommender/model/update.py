@@ -36,6 +36,12 @@ def update_model(
     (see there): a new model of ``old``'s class, ``old`` already checked fitted."""
     progress = progress or StageTimer()
     model = type(old)(old.config)
+    # The refit's trending settings (tuned on its log, see Stages._trend_and_groups).
+    model.trending_ = getattr(old, "trending_", old.config.trending)
+    model.tuning_ = {
+        **getattr(old, "tuning_", {"tuned": False, "reason": "no tuning recorded"}),
+        "kept_from_refit": True,
+    }
     with progress.stage("features", total=len(articles)):
         articles = model._prepare(articles, now)
         previous = rows_of(articles["article_id"], old.articles_["article_id"])
