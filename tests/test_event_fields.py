@@ -367,3 +367,32 @@ def test_render_widget_refuses_what_the_endpoint_would_refuse(options: dict, pro
 def test_spool_columns_keep_the_legacy_ones_first() -> None:
     assert SPOOL_COLUMNS[: len(LEGACY_SPOOL_COLUMNS)] == LEGACY_SPOOL_COLUMNS
     assert SPOOL_COLUMNS[len(LEGACY_SPOOL_COLUMNS) :] == tuple(NEW_FIELDS)
+
+
+def test_an_events_file_of_old_columns_takes_new_events_and_drops_repeats(
+    tmp_path: Path,
+) -> None:
+    """The ingest's events file (Parquet), written before the new columns existed."""
+    from recommender.ingest.corpus import EventLog
+
+    raw = pd.DataFrame(
+        {
+            "ts": ["2021-03-08T09:00:00Z"] * 2,
+            "kind": "impression",
+            "article_id": ["a", "b"],
+            "run_id": ["run-1", None],
+            "position": ["1", None],
+            "propensity": ["0.5", None],
+        }
+    )
+    events = validate_events(raw).valid
+    old = tmp_path / "events.parquet"
+    events.drop(columns=NEW_FIELDS).iloc[[1]].to_parquet(old)  # "b", as stored before
+    log = EventLog.load(old)
+    assert {c: str(t) for c, t in log.events.dtypes.items()} == EVENT_DTYPES
+    assert log.append(events) == (1, 1)  # "a" is new; "b" is the stored event again
+    log.save(tmp_path / "saved.parquet")
+    again = read_events(tmp_path / "saved.parquet").valid
+    assert again["article_id"].tolist() == ["b", "a"]
+    assert again["position"].tolist() == [pd.NA, 1]
+    assert again["propensity"].tolist() == [pd.NA, 0.5]
