@@ -197,6 +197,15 @@ def test_the_endpoint_refuses_bad_new_fields(extra: dict, problem: str) -> None:
         EventBatch.model_validate({"events": [{"kind": "click", "article_id": "a", **extra}]})
 
 
+def test_a_whole_position_written_as_a_float_is_that_number() -> None:
+    """JSON Schema's integers include 3.0 (what the OpenAPI spec promises)."""
+    body = '{"events": [{"kind": "click", "article_id": "a", "position": 3.0}]}'
+    assert EventBatch.model_validate_json(body).events[0].position == 3
+    schema = EventBatch.model_json_schema()["$defs"]["WidgetEvent"]["properties"]
+    assert {"type": "integer", "minimum": 1, "maximum": MAX_POSITION} in schema["position"]["anyOf"]
+    assert {"type": "number", "exclusiveMinimum": 0, "maximum": 1} in schema["propensity"]["anyOf"]
+
+
 _token = st.from_regex(re.compile(TOKEN_PATTERN.replace("$", r"\Z")))
 _id = st.text(min_size=1, max_size=30).filter(is_valid_id)
 _event = st.fixed_dictionaries(

@@ -48,7 +48,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from recommender.errors import RecommenderError
 from recommender.ids import FORBIDDEN_ID_CHARACTERS, MAX_ID_LENGTH, id_problem
@@ -96,6 +103,22 @@ _Token = Annotated[
 ]
 
 
+def _whole_number(value: object) -> object:
+    """JSON's integers: ``3``, and ``3.0`` (the same number to JSON Schema); not
+    ``true``, ``"3"`` or ``3.5`` (left for the strict check to refuse)."""
+    if isinstance(value, float) and not isinstance(value, bool) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: A slot in the block: 1 to MAX_POSITION.
+# (Field before the validator: after it, pydantic writes "ge"/"le" into the
+# JSON schema instead of "minimum"/"maximum".)
+_Position = Annotated[
+    int, Field(strict=True, ge=1, le=MAX_POSITION), BeforeValidator(_whole_number)
+]
+
+
 class SpoolError(RecommenderError):
     """Accepted events cannot be written to the spool folder (they stay in memory)."""
 
@@ -127,12 +150,8 @@ class WidgetEvent(BaseModel):
         default=None,
         description="The experiment variant that chose the list (the block's `data-rec-variant`).",
     )
-    position: int | None = Field(
-        default=None,
-        ge=1,
-        le=MAX_POSITION,
-        strict=True,
-        description="The item's slot in the block, 1 = the first.",
+    position: _Position | None = Field(
+        default=None, description="The item's slot in the block, 1 = the first."
     )
     propensity: float | None = Field(
         default=None,
