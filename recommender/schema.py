@@ -26,6 +26,16 @@ Event columns
     source_article_id, placement, session (str or missing). article_id and
     source_article_id, when given, are ids as :mod:`recommender.ids` defines them.
 
+    What a ranker learns from (optional columns: a file without them loads
+    as before, with them missing):
+    run_id (str: the id of the run whose list was shown, an id as above),
+    variant (str: the experiment variant that chose the list, a token like
+    ``B`` or ``ctr-prior.20``: 1 to 64 of ``A-Z a-z 0-9 _ . : -``),
+    position (Int64: the item's slot in the block, 1 = the first; at most
+    :data:`MAX_POSITION`), propensity (Float64: the probability with which
+    the policy showed the item there, in (0, 1]; missing or 1.0 when the
+    list was not randomised).
+
 Naive timestamps (no offset) are taken as UTC. A date no nanosecond timestamp
 holds (before 1677-09-22 or after 2262-04-11, such as a 9999-12-31
 placeholder) is *out of range*, said apart from an unparsable one.
@@ -46,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.ids import MAX_ID_LENGTH, id_problem
+from recommender.spool import MAX_POSITION, TOKEN_PATTERN
 
 ARTICLE_DTYPES: dict[str, str] = {
     "article_id": "string",
@@ -71,6 +82,10 @@ EVENT_DTYPES: dict[str, str] = {
     "source_article_id": "string",
     "placement": "string",
     "session": "string",
+    "run_id": "string",
+    "variant": "string",
+    "position": "Int64",
+    "propensity": "Float64",
 }
 EVENT_KINDS = ("view", "impression", "click")
 ARTICLE_STATUSES = ("published", "unpublished")
@@ -138,9 +153,8 @@ def _typed(frame: pd.DataFrame, dtypes: Mapping[str, Any]) -> pd.DataFrame:
         if name in frame:
             out[name] = frame[name].astype(dtype)
         else:
-            out[name] = pd.Series(
-                pd.NA if dtype == "string" else pd.NaT, index=frame.index, dtype=dtype
-            )
+            missing = pd.NaT if str(dtype).startswith("datetime") else pd.NA
+            out[name] = pd.Series(missing, index=frame.index, dtype=dtype)
     return out.reset_index(drop=True)
 
 
@@ -457,8 +471,10 @@ def validate_events(raw: pd.DataFrame, *, source: str = "<frame>") -> LoadResult
 
     A missing ``kind`` column means every row is a ``view`` (a plain
     pageview export). Rows with an unparsable or out-of-range time, an
-    unknown kind, neither article_id nor url, or an article_id or
-    source_article_id that is not an id (control characters) are rejected.
+    unknown kind, neither article_id nor url, an article_id,
+    source_article_id or run_id that is not an id (control characters), a
+    variant that is not a token, a position that is not a whole number from
+    1 to :data:`MAX_POSITION`, or a propensity not in (0, 1] are rejected.
     """
     raw = _with_bookkeeping(raw, source)
     check = _Checker(raw)
@@ -484,6 +500,33 @@ def validate_events(raw: pd.DataFrame, *, source: str = "<frame>") -> LoadResult
     )
     check.ids("article_id", article_id)
     check.ids("source_article_id", source_article_id)
+    run_id = check.text("run_id", is_id=True)
+    check.ids("run_id", run_id)
+    variant = check.text("variant")
+    check.add(
+        variant.notna() & ~variant.str.match(TOKEN_PATTERN, na=False),
+        "variant",
+        variant,
+        "bad variant: expected 1 to 64 letters, digits or _ . : -",
+    )
+    position_text = check.text("position")
+    position = _numbers(position_text)
+    whole = (position == np.floor(position)) & (position >= 1) & (position <= MAX_POSITION)
+    check.add(
+        position_text.notna() & ~whole.fillna(False),
+        "position",
+        position_text,
+        f"bad position: expected a whole number from 1 (the first slot) to {MAX_POSITION:,}",
+    )
+    propensity_text = check.text("propensity")
+    propensity = _numbers(propensity_text)
+    probability = (propensity > 0) & (propensity <= 1)
+    check.add(
+        propensity_text.notna() & ~probability.fillna(False),
+        "propensity",
+        propensity_text,
+        "bad propensity: expected the probability the item was shown with, in (0, 1]",
+    )
 
     good = ~check.bad
     frame = pd.DataFrame(
@@ -495,6 +538,16 @@ def validate_events(raw: pd.DataFrame, *, source: str = "<frame>") -> LoadResult
             "source_article_id": source_article_id,
             "placement": check.text("placement"),
             "session": check.text("session"),
+            "run_id": run_id,
+            "variant": variant,
+            "position": position.round(),
+            "propensity": propensity,
         }
     )[good]
     return LoadResult(_typed(frame, EVENT_DTYPES), check.problems(), len(raw))
+
+
+def _numbers(text: pd.Series) -> pd.Series:
+    """``text`` as float64 numbers; NaN where missing or not a finite number."""
+    values = pd.to_numeric(text.astype(object), errors="coerce").astype("float64")
+    return values.where(np.isfinite(values))

@@ -12,7 +12,28 @@ show as text), and so is a cell that itself starts with ``'``, so that
 from __future__ import annotations
 
 #: Columns of the spool files, in order (the Event contract's).
-SPOOL_COLUMNS = ("ts", "kind", "article_id", "source_article_id", "placement", "session")
+SPOOL_COLUMNS = (
+    "ts",
+    "kind",
+    "article_id",
+    "source_article_id",
+    "placement",
+    "session",
+    "run_id",
+    "variant",
+    "position",
+    "propensity",
+)
+#: The columns of spool files written before ``run_id``, ``variant``,
+#: ``position`` and ``propensity`` were logged (still read: those are missing).
+LEGACY_SPOOL_COLUMNS = SPOOL_COLUMNS[:6]
+
+#: What a ``variant`` may be (and a placement, in the widget's events): a token
+#: of 1 to 64 letters, digits or ``_ . : -``.
+TOKEN_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+#: The highest slot an event's ``position`` may name (1 = the first; a block
+#: holds far fewer).
+MAX_POSITION = 10_000
 
 #: A spool cell starting with one of these is a formula to a spreadsheet.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -37,9 +58,10 @@ def unescape_cell(value: str) -> str:
 
 
 def is_spool_header(columns: object) -> bool:
-    """Whether a table with these columns is a spool file (whose cells are
-    escaped, see :func:`unescape_cell`)."""
+    """Whether a table with these columns is a spool file, of today's columns
+    or the legacy ones (whose cells are escaped, see :func:`unescape_cell`)."""
     try:
-        return tuple(str(column) for column in columns) == SPOOL_COLUMNS  # type: ignore[attr-defined]
+        found = tuple(str(column) for column in columns)  # type: ignore[attr-defined]
     except TypeError:
         return False
+    return found in (SPOOL_COLUMNS, LEGACY_SPOOL_COLUMNS)

@@ -34,8 +34,10 @@ How MIND becomes the project's frames
 
     Events (:func:`mind_events`): every candidate of every impression is an
     ``impression`` event at the impression's time; every clicked candidate
-    is also a ``click`` event. ``session`` holds the user id and
-    ``placement`` the impression id.
+    is also a ``click`` event. ``session`` holds the user id,
+    ``placement`` the impression id and ``position`` the candidate's place
+    in its impression line (1 = the first). ``run_id``, ``variant`` and
+    ``propensity`` are missing: MIND does not record them.
 
     Candidates without metadata: a candidate whose news id has no row in
     any ``news.tsv`` (or only a rejected one) is still an impression that
@@ -419,6 +421,7 @@ def mind_events(candidates: pd.DataFrame) -> pd.DataFrame:
             "kind": "impression",
             "session": candidates["user_id"],
             "placement": candidates["impression_id"],
+            "position": candidates["position"].astype("int64") + 1,
         }
     )
     clicked = shown[candidates["label"].fillna(0).to_numpy() == 1].assign(kind="click")

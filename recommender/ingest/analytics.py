@@ -12,6 +12,11 @@ Columns are found by name, case and punctuation ignored (``Page path``,
 - optional: ``kind`` / ``event_name`` (``page_view`` is a view),
   ``session`` / ``session_id`` / ``client_id``, ``user_agent`` (crawlers are
   dropped), ``source_article_id``, ``placement``;
+- optional, what the widget's events carry for a ranker to learn from (each
+  also as a GA4 custom dimension, ``customEvent:run_id`` and so on):
+  ``run_id``, ``variant``, ``position`` (the item's slot, 1 = the first),
+  ``propensity`` (the probability it was shown with); validated as the
+  Event contract says (:mod:`recommender.schema`);
 - a count (``views``, ``pageviews``, ``screen_page_views``, ``count``,
   ``hits``) makes a row stand for that many events at its time.
 
@@ -65,6 +70,10 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "user_agent": ("useragent", "ua"),
     "source_article_id": ("sourcearticleid",),
     "placement": ("placement",),
+    "run_id": ("runid", "customeventrunid"),
+    "variant": ("variant", "customeventvariant"),
+    "position": ("position", "customeventposition"),
+    "propensity": ("propensity", "customeventpropensity"),
     "count": ("views", "pageviews", "screenpageviews", "count", "hits"),
 }
 _KINDS = {

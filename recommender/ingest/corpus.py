@@ -91,7 +91,7 @@ def _typed(frame: pd.DataFrame, dtypes: Mapping[str, Any]) -> pd.DataFrame:
         elif name in frame:
             out[name] = frame[name].astype(dtype)
         else:
-            missing = pd.NA if dtype == "string" else pd.NaT
+            missing = pd.NaT if dtype.startswith("datetime64") else pd.NA
             out[name] = pd.Series(missing, index=frame.index, dtype=dtype)
     return out.reset_index(drop=True)
 

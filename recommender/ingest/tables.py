@@ -696,7 +696,7 @@ def _load(
         if is_spool_header(c for c in raw.columns if not str(c).startswith("_")):
             # The widget's events spool: cells a spreadsheet would run as
             # formulas were written with a leading ' (recommender.spool).
-            for column in SPOOL_COLUMNS:
+            for column in (c for c in SPOOL_COLUMNS if c in raw):
                 raw[column] = raw[column].map(
                     lambda value: unescape_cell(value) if isinstance(value, str) else value
                 )

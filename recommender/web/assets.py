@@ -72,6 +72,16 @@ WIDGET_JS = """\
     };
     var source = block.getAttribute("data-rec-source");
     if (source) event.source_article_id = source;
+    /* What a ranker learns from: the run, the variant, the slot (1 = first), the propensity. */
+    var run = block.getAttribute("data-rec-run");
+    if (run) event.run_id = run;
+    var variant = block.getAttribute("data-rec-variant");
+    if (variant) event.variant = variant;
+    var position = Number(link.getAttribute("data-rec-position"));
+    if (position >= 1 && Math.floor(position) === position) event.position = position;
+    var chance = link.getAttribute("data-rec-propensity");
+    var propensity = chance ? Number(chance) : NaN;
+    if (propensity > 0 && propensity <= 1) event.propensity = propensity;
     return event;
   }
 

@@ -11,8 +11,14 @@ renamed), so the batch job reads them through a glob in its config::
     events = ["pageviews.csv.gz", "/srv/recommender/events/*.csv"]
 
 The columns are those of the Event contract (``ts``, ``kind``,
-``article_id``, ``source_article_id``, ``placement``, ``session``), so
-:func:`recommender.ingest.read_events` reads the files as any other export.
+``article_id``, ``source_article_id``, ``placement``, ``session``, and what
+a ranker learns from: ``run_id``, ``variant``, ``position``,
+``propensity``), so :func:`recommender.ingest.read_events` reads the files
+as any other export (spool files written before the last four existed too).
+
+Nothing in an event identifies a reader: ``session`` is what the widget
+sends, a random id drawn per page view (no cookie, no storage, nothing kept
+from one page to the next); addresses and user agents are never written.
 
 Only ``impression`` and ``click`` are accepted: pageviews (what makes an
 article trend) come from the sites' own analytics exports, so that posting
@@ -42,11 +48,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from recommender.errors import RecommenderError
 from recommender.ids import FORBIDDEN_ID_CHARACTERS, MAX_ID_LENGTH, id_problem
-from recommender.spool import SPOOL_COLUMNS, escape_cell, unescape_cell
+from recommender.spool import (
+    MAX_POSITION,
+    SPOOL_COLUMNS,
+    escape_cell,
+    is_spool_header,
+    unescape_cell,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -84,6 +103,22 @@ _Token = Annotated[
 ]
 
 
+def _whole_number(value: object) -> object:
+    """JSON's integers: ``3``, and ``3.0`` (the same number to JSON Schema); not
+    ``true``, ``"3"`` or ``3.5`` (left for the strict check to refuse)."""
+    if isinstance(value, float) and not isinstance(value, bool) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: A slot in the block: 1 to MAX_POSITION.
+# (Field before the validator: after it, pydantic writes "ge"/"le" into the
+# JSON schema instead of "minimum"/"maximum".)
+_Position = Annotated[
+    int, Field(strict=True, ge=1, le=MAX_POSITION), BeforeValidator(_whole_number)
+]
+
+
 class SpoolError(RecommenderError):
     """Accepted events cannot be written to the spool folder (they stay in memory)."""
 
@@ -108,6 +143,25 @@ class WidgetEvent(BaseModel):
     session: _Token | None = Field(
         default=None, description="An opaque id grouping the events of one page view."
     )
+    run_id: _Id | None = Field(
+        default=None, description="The run whose list was shown (the block's `data-rec-run`)."
+    )
+    variant: _Token | None = Field(
+        default=None,
+        description="The experiment variant that chose the list (the block's `data-rec-variant`).",
+    )
+    position: _Position | None = Field(
+        default=None, description="The item's slot in the block, 1 = the first."
+    )
+    propensity: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        strict=True,
+        allow_inf_nan=False,
+        description="The probability with which the item was shown there, where the "
+        "policy is randomised (absent, or 1, otherwise).",
+    )
 
 
 class EventBatch(BaseModel):
@@ -120,13 +174,15 @@ class EventBatch(BaseModel):
 
 def read_spool(path: str | Path) -> list[tuple[str, ...]]:
     """The rows of one spool file, as :func:`spool_rows` made them (header
-    checked and left out; cells unescaped)."""
+    checked and left out; cells unescaped). A legacy file's rows (without
+    the columns added since) get those as empty cells."""
     with Path(path).open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
-        if header is None or tuple(header) != SPOOL_COLUMNS:
+        if header is None or not is_spool_header(header):
             raise SpoolError(f"{path}: not an events spool file (header {header!r})")
-        return [tuple(unescape_cell(cell) for cell in row) for row in reader]
+        padding = ("",) * (len(SPOOL_COLUMNS) - len(header))
+        return [tuple(unescape_cell(cell) for cell in row) + padding for row in reader]
 
 
 def spool_rows(batch: EventBatch, received: datetime) -> list[tuple[str, ...]]:
@@ -140,6 +196,10 @@ def spool_rows(batch: EventBatch, received: datetime) -> list[tuple[str, ...]]:
             event.source_article_id or "",
             event.placement,
             event.session or "",
+            event.run_id or "",
+            event.variant or "",
+            "" if event.position is None else str(event.position),
+            "" if event.propensity is None else repr(float(event.propensity)),
         )
         for event in batch.events
     ]

@@ -32,6 +32,7 @@ from recommender.ingest import read_events
 from recommender.lists import RunInfo, section_page_id
 from recommender.store import open_store
 from recommender.web import ServiceSettings, create_app
+from recommender.web.widget import render_widget
 from tests.web.conftest import SEED_BLOCK, SITES, LiveServer, network_lists, page
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -85,8 +86,9 @@ arrangements to visit Japan from March 15 for foreign policy and security talks.
 class PublisherSite:
     """The publisher's own pages, on another origin than the service."""
 
-    def __init__(self, service_url: str) -> None:
+    def __init__(self, service_url: str, pages: dict[str, str] | None = None) -> None:
         service = service_url
+        fixed = dict(pages or {})
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -95,7 +97,11 @@ class PublisherSite:
                 # any of them with ?placement=NAME for another placement than
                 # "below-article"; /section/LABEL for a section page, /home for the
                 # site's home page (the slot names only the site).
+                # Any path of ``pages``: that page as given.
                 parts = urlsplit(self.path)
+                if parts.path in fixed:
+                    self._answer(fixed[parts.path])
+                    return
                 query = parse_qs(parts.query)
                 below, _, article = parts.path.strip("/").rpartition("/")
                 if article == "page":
@@ -115,7 +121,10 @@ class PublisherSite:
                     service=service,
                     spacer=spacer,
                 )
-                body = body.encode()
+                self._answer(body)
+
+            def _answer(self, text: str) -> None:
+                body = text.encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
@@ -144,11 +153,14 @@ PHONE = {"viewport": {"width": 320, "height": 640}, "is_mobile": True, "has_touc
 
 
 @contextmanager
-def chromium(service_url: str, **context_options: Any) -> Iterator[tuple[Any, str, list[str]]]:
+def chromium(
+    service_url: str, pages: dict[str, str] | None = None, **context_options: Any
+) -> Iterator[tuple[Any, str, list[str]]]:
     """A Chromium page (a context made with ``context_options``, the desktop
-    window by default), the publisher's site URL, and the external URLs asked for."""
+    window by default), the publisher's site URL, and the external URLs asked
+    for. ``pages``: the publisher's pages at these paths, as given."""
     external: list[str] = []
-    with PublisherSite(service_url) as site, sync_api.sync_playwright() as playwright:
+    with PublisherSite(service_url, pages) as site, sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         context = browser.new_context(**(context_options or DESKTOP))
 
@@ -218,6 +230,10 @@ def test_a_reader_sees_the_block_and_a_click_is_stored(
     assert len(impressions) == len(SEED_BLOCK)
     assert set(impressions["source_article_id"]) == {"jt-1"}
     assert set(impressions["placement"]) == {"below-article"}
+    # What a ranker learns from: the published run, each item's slot in order.
+    assert set(impressions["run_id"]) == {"run-01"}
+    assert impressions["position"].tolist() == list(range(1, len(SEED_BLOCK) + 1))
+    assert impressions["variant"].isna().all() and impressions["propensity"].isna().all()
 
     first = page.locator("#recs .rec-item a").first
     clicked_id = first.get_attribute("data-rec-article")
@@ -229,9 +245,11 @@ def test_a_reader_sees_the_block_and_a_click_is_stored(
     assert external == [page.url]  # the only request that left 127.0.0.1: the click
 
     clicks = wait_for(lambda: events("click"), "the click event")
-    assert clicks[["article_id", "source_article_id", "placement"]].values.tolist() == [
-        [clicked_id, "jt-1", "below-article"]
+    assert clicks[["article_id", "source_article_id", "placement", "run_id"]].values.tolist() == [
+        [clicked_id, "jt-1", "below-article", "run-01"]
     ]
+    assert clicks["position"].tolist() == [1]  # the first item was clicked
+    assert clicks["variant"].isna().all() and clicks["propensity"].isna().all()
     assert clicks["session"].iloc[0] == impressions["session"].iloc[0]  # one page view
 
 
@@ -264,6 +282,45 @@ def test_impressions_wait_until_the_block_is_seen(browser_page, settings) -> Non
         lambda: read_events(settings.events_dir / "*.csv").valid, "impressions after scrolling"
     )
     assert seen["kind"].tolist() == ["impression"] * len(SEED_BLOCK)
+
+
+def test_a_block_in_an_experiment_reports_its_variant_and_propensities(
+    live_service, settings
+) -> None:
+    """A backend's server-side fragment with a variant and per-item
+    propensities (what A/B tests and exploration will write): widget.js sends
+    them with each impression and click."""
+    block = network_lists("run-01")[0]
+    chances = [1.0, 0.25, *[1 / 12] * (len(block.items) - 2)]
+    fragment = render_widget(
+        block,
+        events_url=f"{live_service.url}/v1/events",
+        placement="below-article",
+        variant="explore.on",
+        propensities=chances,
+    )
+    html_page = (
+        "<!doctype html><html><head><meta charset='utf-8'></head><body>"
+        f"<div id='recs'>{fragment}</div>"
+        f"<script src='{live_service.url}/widget.js' async></script></body></html>"
+    )
+
+    def events(kind: str) -> pd.DataFrame:
+        frame = read_events(settings.events_dir / "*.csv").valid
+        return frame[frame["kind"] == kind]
+
+    with chromium(live_service.url, pages={"/experiment": html_page}) as (page, site_url, _):
+        page.goto(f"{site_url}/experiment")
+        shown = wait_for(lambda: events("impression"), "the block's impressions")
+        assert shown["run_id"].tolist() == ["run-01"] * len(chances)
+        assert shown["variant"].tolist() == ["explore.on"] * len(chances)
+        assert shown["position"].tolist() == list(range(1, len(chances) + 1))
+        assert shown["propensity"].tolist() == chances
+        page.locator("#recs .rec-item a").nth(1).click()
+        clicks = wait_for(lambda: events("click"), "the click event")
+    assert clicks[["position", "propensity", "variant"]].values.tolist() == [
+        [2, 0.25, "explore.on"]
+    ]
 
 
 #: A list whose titles and labels run script when inserted as HTML unescaped
