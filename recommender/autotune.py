@@ -514,7 +514,14 @@ def network_log(events: pd.DataFrame, articles: pd.DataFrame) -> MindData | None
             "label": pd.array(label.to_numpy().astype(np.int8), dtype="Int8"),
         }
     )
-    candidates["position"] = candidates.groupby("impression_id", sort=False).cumcount()
+    # The 0-based place in the block: as logged (events count from 1), else by order.
+    by_order = candidates.groupby("impression_id", sort=False).cumcount().to_numpy()
+    logged = (
+        pd.to_numeric(shown["position"], errors="coerce").to_numpy(dtype=np.float64) - 1
+        if "position" in shown
+        else np.full(len(shown), np.nan)
+    )
+    candidates["position"] = np.where(np.isnan(logged), by_order, logged).astype(np.int64)
     candidates = candidates.sort_values("ts", kind="stable").reset_index(drop=True)
     behaviors = (
         candidates.groupby("impression_id", sort=False)

@@ -167,3 +167,22 @@ def test_evaluate_replays_the_self_tuned_engine_beside_the_shipped_one(log) -> N
     # Steady appeal: the tuned engine is at least level with the all-time smoothed CTR,
     # which the shipped one (24 h, freshness on) is not.
     assert auc["engine_tuned"] >= auc["ctr"] - 0.002 > auc["engine"]
+
+
+def test_a_logged_position_is_kept_and_order_fills_in_without_one() -> None:
+    t = pd.Timestamp("2021-03-08T00:00:00Z")
+    events = pd.DataFrame(
+        {
+            "ts": [t] * 4,
+            "article_id": ["a", "b", "c", "a"],
+            "kind": "impression",
+            "source_article_id": "p",
+            "placement": "w",
+            "session": ["s1", "s1", "s1", "s2"],
+            "position": pd.array([3, 1, 2, None], dtype="Int64"),
+        }
+    )
+    articles = pd.DataFrame({"article_id": ["a", "b", "c"], "published_at": [t] * 3})
+    found = network_log(events, articles)
+    assert found is not None
+    assert found.candidates["position"].tolist() == [2, 0, 1, 0]  # 0-based, as MIND's

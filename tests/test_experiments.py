@@ -98,3 +98,33 @@ def test_events_without_variants_are_refused_with_the_reason() -> None:
         experiment_report(log, AB)
     with pytest.raises(ValueError, match="share > 0"):
         Experiment("x", "p", {"a": 1, "b": 0})
+
+
+def test_the_command_reports_from_the_configs_events(tmp_path) -> None:
+    import json as json_module
+
+    from click.testing import CliRunner
+
+    from recommender.cli import cli
+
+    log = simulated_log({"control": 0.05, "ranker": 0.08}, 2_000, seed=5)
+    log["ts"] = "2021-03-08T00:00:00+00:00"
+    log.to_csv(tmp_path / "events.csv", index=False)
+    (tmp_path / "network.toml").write_text(
+        "[sites.a]\ndisplay_name = 'A'\n[sites.b]\ndisplay_name = 'B'\n"
+        "[data]\narticles = ['articles.csv']\nevents = ['events.csv']\n"
+        "[experiments.blend-2026-12]\nplacement = 'below-article'\n"
+        "variants = { control = 0.5, ranker = 0.5 }\nplanned_impressions = 20000\n"
+    )
+    runner = CliRunner()
+    config = str(tmp_path / "network.toml")
+    done = runner.invoke(cli, ["experiments", "report", "blend-2026-12", "-c", config, "--json"])
+    assert done.exit_code == 0, done.output
+    data = json_module.loads(done.output)
+    assert [v["variant"] for v in data["variants"]] == ["control", "ranker"]
+    assert sum(v["impressions"] for v in data["variants"]) == 6 * 2_000
+    assert any("peek" in w for w in data["warnings"])  # 6,000 of 20,000 planned
+    text = runner.invoke(cli, ["experiments", "report", "blend-2026-12", "-c", config])
+    assert text.exit_code == 0 and "vs control" in text.output and "warning" in text.output
+    unknown = runner.invoke(cli, ["experiments", "report", "nope", "-c", config])
+    assert unknown.exit_code != 0 and "blend-2026-12" in unknown.output
