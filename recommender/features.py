@@ -236,8 +236,9 @@ class ArticleVectorizer(TransformerMixin, BaseEstimator):
         """Title and body term counts over the fitted vocabulary."""
         titles, bodies = self._column(articles, "title"), self._column(articles, "body")
         japanese = self._japanese(articles)
-        if not japanese.any() and not getattr(self, "ja_vocabulary_", None):
-            return self.counter_.transform(titles), self.counter_.transform(bodies)
+        counter = self.counter_
+        if counter is not None and not japanese.any() and not getattr(self, "ja_vocabulary_", None):
+            return counter.transform(titles), counter.transform(bodies)
         n = len(articles)
         title_blocks, body_blocks = [], []
         for rows, counter in zip(
@@ -283,7 +284,9 @@ class ArticleVectorizer(TransformerMixin, BaseEstimator):
         counts of its articles (tokenised once)."""
         n = len(titles)
         # One tokenisation pass over every title and body, with a shared vocabulary.
-        counts = sp.csr_matrix(counter.fit_transform(pd.concat([titles, bodies], ignore_index=True)))
+        counts = sp.csr_matrix(
+            counter.fit_transform(pd.concat([titles, bodies], ignore_index=True))
+        )
         title_counts, body_counts = counts[:n], counts[n:]
         both = title_counts + body_counts
         document_frequency = np.bincount(both.indices, minlength=both.shape[1])
@@ -320,9 +323,10 @@ class ArticleVectorizer(TransformerMixin, BaseEstimator):
                     fitted.append(self._fit_block(make(), titles.iloc[rows], bodies.iloc[rows]))
                 except ValueError:  # no term in this block (e.g. only stop words)
                     fitted.append(empty)
-        (vocabulary, idf, title_counts, body_counts), (ja_vocabulary, ja_idf, ja_titles, ja_bodies) = (
-            fitted
-        )
+        (
+            (vocabulary, idf, title_counts, body_counts),
+            (ja_vocabulary, ja_idf, ja_titles, ja_bodies),
+        ) = fitted
         if not vocabulary and not ja_vocabulary:
             raise ValueError(_NO_TERMS)
         self.vocabulary_ = vocabulary
@@ -336,8 +340,12 @@ class ArticleVectorizer(TransformerMixin, BaseEstimator):
         self.n_features_out_ = self.n_text_features_ + len(self.categories_)
         blocks = [(groups[0], len(vocabulary)), (groups[1], len(ja_vocabulary))]
         return (
-            self._place(n, [(r, c, w) for (r, w), c in zip(blocks, (title_counts, ja_titles))]),
-            self._place(n, [(r, c, w) for (r, w), c in zip(blocks, (body_counts, ja_bodies))]),
+            self._place(
+                n, [(r, c, w) for (r, w), c in zip(blocks, (title_counts, ja_titles), strict=True)]
+            ),
+            self._place(
+                n, [(r, c, w) for (r, w), c in zip(blocks, (body_counts, ja_bodies), strict=True)]
+            ),
         )
 
     def _features(

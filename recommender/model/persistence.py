@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from recommender import tokenize_ja
 from recommender.artifact import (
     ArtifactReader,
     ArtifactWriter,
@@ -27,7 +28,6 @@ from recommender.artifact import (
 from recommender.config import Config
 from recommender.editorial import RulesError, rules_from_json, rules_to_json
 from recommender.errors import ArtifactError
-from recommender import tokenize_ja
 from recommender.features import JA_ANALYZERS, ArticleVectorizer
 from recommender.mix import MixedLists
 from recommender.model.stages import Stages
@@ -447,13 +447,16 @@ def _encode_article_vectorizer(
     extra = sorted(set(vars(vectorizer)) - set(params) - set(_VECTORIZER_FITTED))
     if extra:
         raise TypeError(f"{name}: the model file does not know the fitted attribute(s) {extra}")
+
     # The counters are rebuilt from the vocabularies on load: they must be those.
-    for counter, rebuilt in zip(
-        (vectorizer.counter_, vectorizer.ja_counter_), vectorizer._counters(), strict=True
-    ):
-        if (counter is None) != (rebuilt is None) or (
-            counter is not None and counter.get_params() != rebuilt.get_params()
-        ):
+    def rebuilds(counter: Any, rebuilt: Any) -> bool:
+        if counter is None or rebuilt is None:
+            return counter is rebuilt
+        return bool(counter.get_params() == rebuilt.get_params())
+
+    counters = (vectorizer.counter_, vectorizer.ja_counter_)
+    for counter, rebuilt in zip(counters, vectorizer._counters(), strict=True):
+        if not rebuilds(counter, rebuilt):
             raise TypeError(f"{name}: a counter is not the one its vocabulary makes")
     return {
         "params": _encode_params(name, params),
@@ -484,9 +487,10 @@ def _decode_article_vectorizer(r: ArtifactReader, name: str, value: Any) -> Arti
     if not isinstance(value, dict):
         raise r.error(f"{name} is not an object")
     known = set(ArticleVectorizer().get_params())
-    vectorizer = ArticleVectorizer(
-        **_decode_params(r, name, value.get("params"), known, ("ngram_range",))
-    )
+    params = _decode_params(r, name, value.get("params"), known, ("ngram_range",))
+    # A file written before ja_analyzer read every article by ``analyzer``.
+    params.setdefault("ja_analyzer", None)
+    vectorizer = ArticleVectorizer(**params)
     _check_tokenizer(r, name, value)
     vocabulary = _decode_vocabulary(r, name, value.get("vocabulary"))
     idf = r.array(value.get("idf"), kinds="f", ndim=1, length=len(vocabulary))
