@@ -32,6 +32,7 @@ from typing import Annotated, Any, Literal, TypeGuard, Union, get_args, get_orig
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from recommender import tokenize_ja
 from recommender.errors import ConfigError
 
 _SITE_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -91,7 +92,17 @@ class DataConfig(_Section):
 
 
 class FeaturesConfig(_Section):
-    """Parameters of :class:`recommender.features.ArticleVectorizer`."""
+    """Parameters of :class:`recommender.features.ArticleVectorizer`.
+
+    ``ja_analyzer``: how Japanese articles (``language = "ja"``, or their
+    site's) are read, in their own block of columns: ``"char"`` character
+    2-3-grams (the default: on livedoor they keep more same-site neighbours,
+    share 0.877 against 0.832 for either word tokeniser, 0.789 against 0.750
+    with boilerplate removed), ``"fugashi"`` or ``"sudachi"`` words (the
+    ``ja`` extra; about 1.8x faster). The other settings of the text
+    (``analyzer``, ``ngram_range``, ``stop_words``) are those of every other
+    language.
+    """
 
     title_weight: NonNegativeFloat = 1.0
     body_weight: NonNegativeFloat = 1.0
@@ -103,6 +114,17 @@ class FeaturesConfig(_Section):
     max_features: int | None = Field(default=None, ge=1)
     stop_words: Literal["english"] | None = "english"
     sublinear_tf: bool = True
+    ja_analyzer: Literal["char", "fugashi", "sudachi"] = "char"
+
+    @field_validator("ja_analyzer")
+    @classmethod
+    def _tokenizer_installed(cls, value: str) -> str:
+        if value != "char" and not tokenize_ja.available(value):
+            raise ValueError(
+                f"ja_analyzer = {value!r} needs the {value} tokenizer, which is not installed: "
+                "install the ja extra: pip install 'recommender[ja]' (or use \"char\")"
+            )
+        return value
 
     @field_validator("ngram_range")
     @classmethod

@@ -28,7 +28,7 @@ def _tagger(backend: str) -> Any:
             elif backend == "sudachi":
                 from sudachipy import Dictionary, SplitMode
 
-                _TAGGERS[backend] = (Dictionary(dict="core").create(), SplitMode.C)
+                _TAGGERS[backend] = (Dictionary(dict="core").tokenizer(), SplitMode.C)
             else:
                 raise ValueError(f"unknown Japanese analyzer {backend!r}; use one of {BACKENDS}")
         except ImportError as error:

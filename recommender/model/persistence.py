@@ -19,6 +19,7 @@ import pandas as pd
 from pydantic import ValidationError
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from recommender import tokenize_ja
 from recommender.artifact import (
     ArtifactReader,
     ArtifactWriter,
@@ -29,7 +30,7 @@ from recommender.artifact import (
 from recommender.config import Config, TrendingConfig
 from recommender.editorial import RulesError, rules_from_json, rules_to_json
 from recommender.errors import ArtifactError
-from recommender.features import ArticleVectorizer
+from recommender.features import JA_ANALYZERS, ArticleVectorizer
 from recommender.mix import MixedLists
 from recommender.model.stages import Stages
 from recommender.similarity import Neighbors, TitleLinks
@@ -73,6 +74,9 @@ _VECTORIZER_FITTED = (
     "vocabulary_",
     "counter_",
     "idf_",
+    "ja_vocabulary_",
+    "ja_counter_",
+    "ja_idf_",
     "categories_",
     "n_text_features_",
     "n_features_out_",
@@ -153,6 +157,7 @@ def decode_model(cls: type[M], r: ArtifactReader) -> M:
     missing = [name for name in ("config", *_REQUIRED_FIELDS) if name not in state]
     if unknown or missing:
         raise r.error(f"fields {unknown} unknown, {missing} missing")
+    _check_tokenizer(r, "vectorizer_", state["vectorizer_"])  # before the config says it
     try:
         config = Config.model_validate(state["config"])
     except ValueError as error:
@@ -420,6 +425,11 @@ def _decode_params(
     # What scikit-learn would call, or look up by name: none but these.
     if params.get("analyzer", "word") not in ("word", "char", "char_wb"):
         raise r.error(f"{name}: unknown analyzer {params['analyzer']!r}")
+    # The Japanese analyzer is recorded by name and rebuilt from it.
+    if params.get("ja_analyzer") not in (None, *JA_ANALYZERS):
+        raise r.error(f"{name}: unknown ja_analyzer {params['ja_analyzer']!r}")
+    if "ja_sites" in params:
+        params["ja_sites"] = tuple(params["ja_sites"])
     for key in ("tokenizer", "preprocessor"):
         if params.get(key) is not None:
             raise r.error(f"{name}: a {key} cannot come from a model file")
@@ -454,35 +464,71 @@ def _encode_article_vectorizer(
     extra = sorted(set(vars(vectorizer)) - set(params) - set(_VECTORIZER_FITTED))
     if extra:
         raise TypeError(f"{name}: the model file does not know the fitted attribute(s) {extra}")
-    # counter_ is rebuilt from the vocabulary on load: it must be that one.
-    if vectorizer.counter_.get_params() != vectorizer._counter(vectorizer.vocabulary_).get_params():
-        raise TypeError(f"{name}: counter_ is not the one the vocabulary makes")
+
+    # The counters are rebuilt from the vocabularies on load: they must be those.
+    def rebuilds(counter: Any, rebuilt: Any) -> bool:
+        if counter is None or rebuilt is None:
+            return counter is rebuilt
+        return bool(counter.get_params() == rebuilt.get_params())
+
+    counters = (vectorizer.counter_, vectorizer.ja_counter_)
+    for counter, rebuilt in zip(counters, vectorizer._counters(), strict=True):
+        if not rebuilds(counter, rebuilt):
+            raise TypeError(f"{name}: a counter is not the one its vocabulary makes")
     return {
         "params": _encode_params(name, params),
         "vocabulary": _terms(name, vectorizer.vocabulary_),
         "idf": w.array(f"{name}.idf", vectorizer.idf_),
+        "ja_vocabulary": _terms(name, vectorizer.ja_vocabulary_),
+        "ja_idf": w.array(f"{name}.ja_idf", vectorizer.ja_idf_),
         "categories": [str(category) for category in vectorizer.categories_],
         "n_text_features": int(vectorizer.n_text_features_),
         "n_features_out": int(vectorizer.n_features_out_),
     }
 
 
+def _check_tokenizer(r: ArtifactReader, name: str, value: Any) -> None:
+    """A model fitted with a Japanese word tokeniser loads only where that
+    tokeniser is installed (said before anything else is read)."""
+    params = value.get("params") if isinstance(value, dict) else None
+    backend = params.get("ja_analyzer") if isinstance(params, dict) else None
+    if backend in tokenize_ja.BACKENDS and not tokenize_ja.available(backend):
+        raise ArtifactError(
+            f"{r.path}: {name}.params.ja_analyzer = {backend!r}: the model was fitted with the "
+            f"{backend} tokenizer, which is not installed here: install the ja extra: "
+            "pip install 'recommender[ja]'"
+        )
+
+
 def _decode_article_vectorizer(r: ArtifactReader, name: str, value: Any) -> ArticleVectorizer:
     if not isinstance(value, dict):
         raise r.error(f"{name} is not an object")
     known = set(ArticleVectorizer().get_params())
-    vectorizer = ArticleVectorizer(
-        **_decode_params(r, name, value.get("params"), known, ("ngram_range",))
-    )
+    params = _decode_params(r, name, value.get("params"), known, ("ngram_range",))
+    # A file written before ja_analyzer read every article by ``analyzer``.
+    params.setdefault("ja_analyzer", None)
+    vectorizer = ArticleVectorizer(**params)
+    _check_tokenizer(r, name, value)
     vocabulary = _decode_vocabulary(r, name, value.get("vocabulary"))
     idf = r.array(value.get("idf"), kinds="f", ndim=1, length=len(vocabulary))
+    # A file written before the Japanese block has none.
+    ja_vocabulary: dict[str, int] = {}
+    ja_idf = np.zeros(0, dtype=np.float32)
+    if "ja_vocabulary" in value:
+        ja_vocabulary = _decode_vocabulary(r, f"{name}.ja", value.get("ja_vocabulary"))
+        ja_idf = r.array(value.get("ja_idf"), kinds="f", ndim=1, length=len(ja_vocabulary))
+    if ja_vocabulary and vectorizer.ja_analyzer is None:
+        raise r.error(f"{name}: a Japanese vocabulary without a ja_analyzer")
     categories = _decode_str_list(r, f"{name}.categories", value.get("categories"))
     n_text, n_out = value.get("n_text_features"), value.get("n_features_out")
-    if n_text != len(vocabulary) or n_out != len(vocabulary) + len(categories):
+    n_terms = len(vocabulary) + len(ja_vocabulary)
+    if n_text != n_terms or n_out != n_terms + len(categories):
         raise r.error(f"{name}: feature counts do not fit the vocabulary and categories")
     vectorizer.vocabulary_ = vocabulary
-    vectorizer.counter_ = vectorizer._counter(vocabulary)
     vectorizer.idf_ = idf
+    vectorizer.ja_vocabulary_ = ja_vocabulary
+    vectorizer.ja_idf_ = ja_idf
+    vectorizer.counter_, vectorizer.ja_counter_ = vectorizer._counters()
     vectorizer.categories_ = np.array(categories, dtype=object)
     vectorizer.n_text_features_ = n_text
     vectorizer.n_features_out_ = n_out

@@ -152,7 +152,7 @@ class Stages:
         mark which may be recommended."""
         articles = self._prepare(articles, now)
         with progress.stage("features", total=len(articles)):
-            self.vectorizer_ = vectorizer_from_config(self.config.features)
+            self.vectorizer_ = vectorizer_from_config(self.config.features, sites=self.config.sites)
             try:
                 self.X_ = self.vectorizer_.fit_transform(articles)
             except ValueError as error:  # e.g. every word is a stop word
