@@ -426,3 +426,22 @@ def test_real_mixed_network_lists_keep_to_the_readers_languages(real_mixed: pd.D
                 shown[lst.site] |= {lang[item.article_id] for item in lst.items}
         assert shown["en0"] == {"en"} and shown["ja0"] == shown["ja1"] == {"ja"}
         assert shown["en1"] == ({"en"} if en1 is None else {"en", "ja"})
+
+
+def test_an_update_refeaturises_an_article_whose_language_changed() -> None:
+    from recommender.columns import rows_of
+    from recommender.model.rows import same_content
+
+    before = pd.DataFrame(
+        {
+            "article_id": ["a", "b"],
+            "site": ["x", "x"],
+            "title": ["t", "u"],
+            "body": ["", ""],
+            "category_key": ["", ""],
+            "language": ["en", "en"],
+        }
+    )
+    after = before.assign(language=["en", "ja"])
+    previous = rows_of(after["article_id"], before["article_id"])
+    assert same_content(before, previous, after).tolist() == [True, False]

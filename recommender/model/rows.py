@@ -15,12 +15,13 @@ import scipy.sparse as sp
 from recommender.columns import as_arrow
 
 #: What an article's feature row and lists depend on, besides its id.
-CONTENT_COLUMNS = ("site", "title", "body", "category_key")
+CONTENT_COLUMNS = ("site", "title", "body", "category_key", "language")
 
 
 def same_content(before: pd.DataFrame, previous: np.ndarray, after: pd.DataFrame) -> np.ndarray:
     """Per article of ``after``: was it in ``before`` (at row ``previous``,
-    -1 if not) with the same site, title, body and category key?
+    -1 if not) with the same site, title, body, category key and language
+    (which chooses its analyzer)? A column neither frame has is not compared.
 
     Compared as Arrow arrays (no Python object per value). Where rows kept
     their place (the leading rows with ``previous[i] == i``: articles are
@@ -33,6 +34,8 @@ def same_content(before: pd.DataFrame, previous: np.ndarray, after: pd.DataFrame
     in_place = min(in_place, len(before))
     rest = np.flatnonzero(same[in_place:]) + in_place
     for column in CONTENT_COLUMNS:
+        if column not in before and column not in after:
+            continue
         old, new = as_arrow(before[column]), as_arrow(after[column])
         pairs = [(old.slice(0, in_place), new.slice(0, in_place))]
         if len(rest):
