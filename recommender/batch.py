@@ -86,6 +86,9 @@ class RunSummary:
     #: refit an update keeps), its ``reason``, and the back-test's figures
     #: (see :func:`recommender.autotune.tune_trending`).
     trending: dict[str, Any] = field(default_factory=dict)
+    #: What editors should know of the run's pins: pins never shown (their
+    #: article is not in the corpus), pins that alone exceed a cap.
+    editorial: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -222,6 +225,7 @@ def _fit_and_publish(
     summary.lists = len(model.lists_)
     summary.coverage = model.coverage()
     summary.trending = trending_summary(model)
+    summary.editorial = model.editorial_report()
     summary.model_version = model.version
 
     pending = None

@@ -33,7 +33,8 @@ The file::
 ``category`` its category label or network category key. A pinned item still
 obeys the page's other rules (eligible, not blocked, readable, an allowed
 site); it counts towards the per-site and per-category caps, and pins that
-alone exceed a cap are kept and reported (``Mixer.pin_report``). Standard
+alone exceed a cap are kept and reported in the run's summary
+(:meth:`recommender.page_rules.PinTable.report`). Standard
 library only: the serving path imports this module.
 """
 

@@ -28,6 +28,7 @@ import pandas as pd
 
 from recommender.config import SiteConfig
 from recommender.editorial import Block, EditorialRules
+from recommender.lists import SECTION_PAGE_PREFIX, SITE_PAGE_PREFIX
 
 
 def _article_languages(articles: pd.DataFrame, sites: Mapping[str, SiteConfig]) -> pd.Series:
@@ -84,10 +85,16 @@ class PinTable:
         self._row = {p.id: int(r) for p, r in zip(rules.pins, rows, strict=True) if r >= 0}
         self.missing = sorted(p.id for p in rules.pins if p.id not in self._row)
         self.pages = {p.page for p in rules.pins if p.page is not None}
+        self._index = index
         self._cache: dict[tuple[str | None, str | None], list[PagePin]] = {}
 
     def __bool__(self) -> bool:
         return bool(self._row)
+
+    def row_of_article(self, article_id: str) -> int | None:
+        """The row of ``article_id`` (None when not in the corpus)."""
+        found = int(self._index.get_indexer([article_id])[0])
+        return None if found < 0 else found
 
     def for_page(self, source_id: str, site: str | None) -> list[PagePin]:
         key = (source_id if source_id in self.pages else None, site)
@@ -100,6 +107,46 @@ class PinTable:
             ]
             self._cache[key] = found
         return found
+
+    def report(
+        self,
+        site_values: np.ndarray,
+        bucket_codes: np.ndarray,
+        max_per_site: int,
+        max_per_category: int,
+    ) -> list[str]:
+        """What editors should know of this run's pins: pins of articles not
+        in the corpus (never shown), and pages whose pins alone exceed a cap
+        (the pins are all shown; the rest of the list keeps to the caps). One
+        line per finding, naming the pins."""
+        lines = [f"pin {pin}: its article is not in the corpus: not shown" for pin in self.missing]
+        sites = sorted({str(s) for s in site_values})
+        # Every kind of page a pin combination can meet: each site's pages, and each pinned page.
+        pages: list[tuple[str, str | None, str]] = [("", site, f"{site}'s pages") for site in sites]
+        for page in sorted(self.pages):
+            pages.append((page, _site_of_page(page, self, site_values), f"page {page}"))
+        seen: set[tuple[str, ...]] = set()
+        for source_id, site, where in pages:
+            pins = [p for p in self.rules.pins_for(source_id, site) if p.id in self._row]
+            key = tuple(p.id for p in pins)
+            if len(pins) < 2 or key in seen:
+                continue  # a set of pins is reported once, on the first page it meets
+            seen.add(key)
+            for label, codes, cap, name in (
+                ("site", site_values, max_per_site, "max_per_site"),
+                ("category", bucket_codes, max_per_category, "max_per_category"),
+            ):
+                groups: dict[object, list[str]] = {}
+                for pin in pins:
+                    groups.setdefault(codes[self._row[pin.id]], []).append(pin.id)
+                for value, ids in groups.items():
+                    if len(ids) > cap:
+                        shown = value if label == "site" else f"one {label}"
+                        lines.append(
+                            f"pins on {where}: {len(ids)} pinned items from {shown} exceed "
+                            f"{name} = {cap} (pins {', '.join(ids)}): all are shown"
+                        )
+        return lines
 
     def arrays(
         self, source_ids: Sequence[str], site: str | None
@@ -147,6 +194,17 @@ class PinTable:
                 pinned[i] |= at
                 labels[i][at] = pin.label
         return pinned, labels
+
+
+def _site_of_page(page: str, pins: PinTable, site_values: np.ndarray) -> str | None:
+    """The site of a pinned page: a site's or section page names it; an
+    article's page is its article's site (None when not in the corpus)."""
+    if page.startswith(SITE_PAGE_PREFIX):
+        return page[len(SITE_PAGE_PREFIX) :]
+    if page.startswith(SECTION_PAGE_PREFIX):
+        return page[len(SECTION_PAGE_PREFIX) :].split(":", 1)[0]
+    row = pins.row_of_article(page)
+    return None if row is None else str(site_values[row])
 
 
 class PageRules:

@@ -21,6 +21,7 @@ def test_run_publishes_every_list_and_reports(tiny_network) -> None:
     # Articles, site pages, the network, and a section page per site and label (9).
     assert summary.lists == 9 + 3 + 1 + 9
     assert summary.coverage["full_lists"] == 1.0
+    assert summary.editorial == []  # no rules: nothing for the editors
     assert list(summary.timings) == [
         "load",
         "features",

@@ -199,6 +199,37 @@ def test_pins_obey_the_page_rules_and_count_in_the_caps(tmp_path: Path) -> None:
             assert "a-fuji" not in ids(lst)
 
 
+def test_pins_that_alone_break_a_cap_are_all_shown_and_said(tmp_path: Path) -> None:
+    # Three of beta's articles pinned on alpha's pages, with max_per_site 2, and
+    # two more beta pins on one page of gamma, with its site's pin: the run says so.
+    model = fit(
+        tmp_path,
+        '[[pin]]\nid = "p1"\narticle = "b-sake"\nslot = 1\nsite = "alpha"\n'
+        '[[pin]]\nid = "p2"\narticle = "b-fuji"\nslot = 2\nsite = "alpha"\n'
+        '[[pin]]\nid = "p3"\narticle = "b-baby"\nslot = 3\nsite = "alpha"\n'
+        '[[pin]]\nid = "g1"\narticle = "a-sake"\nslot = 1\nsite = "gamma"\n'
+        '[[pin]]\nid = "g2"\narticle = "a-fuji"\nslot = 2\npage = "c-fuji"\n'
+        '[[pin]]\nid = "g3"\narticle = "a-baby"\nslot = 3\npage = "c-fuji"\n'
+        '[[pin]]\nid = "gone"\narticle = "no-such"\nslot = 4\n',
+    )
+    for lst in lists(model).values():
+        if lst.site == "alpha":
+            assert ids(lst)[:3] == ["b-sake", "b-fuji", "b-baby"]
+    assert ids(lists(model)["c-fuji"])[:3] == ["a-sake", "a-fuji", "a-baby"]
+    report = model.editorial_report()
+    assert report == [
+        "pin gone: its article is not in the corpus: not shown",
+        "pins on alpha's pages: 3 pinned items from beta exceed max_per_site = 2 "
+        "(pins p1, p2, p3): all are shown",
+        "pins on page c-fuji: 3 pinned items from alpha exceed max_per_site = 2 "
+        "(pins g1, g2, g3): all are shown",
+    ]
+    # Within the caps, nothing to say.
+    assert (
+        fit(tmp_path, '[[pin]]\nid = "p1"\narticle = "b-sake"\nslot = 1\n').editorial_report() == []
+    )
+
+
 def test_a_page_pin_wins_over_its_sites_and_a_window_that_has_passed_is_off(
     tmp_path: Path,
 ) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -139,6 +140,8 @@ def print_summary(summary: Any, console: Console) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    for line in summary.editorial:
+        console.print(f"[bold yellow]editorial:[/] {escape(line)}", highlight=False)
     if summary.problems:
         console.print("[bold yellow]input problems[/] (first ones; --rejects FILE writes all):")
         for line in summary.problems[:10]:

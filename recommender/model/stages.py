@@ -346,6 +346,17 @@ class Stages:
             pages.append(mixer.for_related(np.arange(len(self.articles_)), self.neighbors_))
         return pages
 
+    def editorial_report(self) -> list[str]:
+        """What editors should know of this run's pins (see
+        :meth:`~recommender.page_rules.PinTable.report`): pins never shown,
+        pins that alone exceed a cap."""
+        self._check_fitted()
+        mixer = self._mixer()
+        mix = self.config.mix
+        return mixer.pins.report(
+            mixer.site_values, mixer.ctx.bucket_codes, mix.max_per_site, mix.max_per_category
+        )
+
     def _pin_table(self) -> PinTable:
         """The run's pins by page (the mixer's when built; cached, not saved)."""
         mixer = self.__dict__.get("_mixer_cache")
