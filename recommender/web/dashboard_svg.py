@@ -100,6 +100,8 @@ def line_chart(
     fmt = percent if y_format == "percent" else plain
     values = [p.y for points in series.values() for p in points] + [v for _, v in references]
     top = y_max if y_max is not None else nice_ceiling(max(values, default=0.0) * 1.05)
+    if y_max is None and y_format == "percent" and max(values, default=0.0) <= 1.0:
+        top = min(top, 1.0)  # a rate: never above 100%
     if top <= y_min:
         top = y_min + 1.0
     plot_w, plot_h = WIDTH - LEFT - RIGHT, height - TOP - BOTTOM
@@ -117,9 +119,10 @@ def line_chart(
     every = max(1, math.ceil(n / MAX_X_LABELS))
     for index, text in enumerate(x_labels):
         if index % every == 0 or index == n - 1:
+            anchor = "middle" if n == 1 else {0: "start", n - 1: "end"}.get(index, "middle")
             parts.append(
                 f'<text class="tick" x="{_number(x_of(index))}" y="{height - BOTTOM + 16}" '
-                f'text-anchor="middle">{escape(text)}</text>'
+                f'text-anchor="{anchor}">{escape(text)}</text>'
             )
     legend: list[tuple[str, str, bool]] = []
     for at, (name, value) in enumerate(references):
@@ -216,7 +219,8 @@ def column_chart(
     every = max(1, math.ceil(len(bars) / MAX_X_LABELS))
     for index, bar in enumerate(bars):
         x = LEFT + slot * index + slot * 0.15
-        y = y_of(bar.value)
+        # A bar of 0 (a failed run's time) still shows its colour, 2 px high.
+        y = min(y_of(bar.value), TOP + plot_h - 2)
         parts.append(
             f'<rect class="bar" x="{_number(x)}" y="{_number(y)}" width="{_number(slot * 0.7)}" '
             f'height="{_number(TOP + plot_h - y)}" fill="{escape(bar.colour)}" '

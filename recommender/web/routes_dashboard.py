@@ -194,7 +194,9 @@ def ctr_over_time(
             "clicks": (kind == "click").astype(int),
         }
     )
-    by_size = frame.groupby("group")["impressions"].sum().sort_values(ascending=False, kind="stable")
+    by_size = (
+        frame.groupby("group")["impressions"].sum().sort_values(ascending=False, kind="stable")
+    )
     shown = list(by_size.index[:MAX_SERIES])
     if len(by_size) > MAX_SERIES:
         frame.loc[~frame["group"].isin(shown), "group"] = OTHER
@@ -351,7 +353,10 @@ def comparison_chart(trending: dict[str, Any]) -> Markup | None:
     """The chosen setting's AUC, MRR and nDCG@10 beside the best baseline's."""
     chosen, best = trending.get("chosen"), trending.get("best_baseline")
     bars = []
-    for who, row, colour in (("chosen", chosen, svg.PALETTE[0]), ("best baseline", best, "#666666")):
+    for who, row, colour in (
+        ("chosen", chosen, svg.PALETTE[0]),
+        ("best baseline", best, "#666666"),
+    ):
         if not isinstance(row, dict):
             continue
         for metric in ("auc", "mrr", "ndcg10"):
@@ -396,7 +401,7 @@ svg .point:hover { r: 5; }
 <p class="facts">Run served: <strong>{{ run_id or "none" }}</strong> &middot;
 page computed {{ generated }} UTC (kept {{ cache_seconds }} s)</p>
 <p class="facts">Events: {{ impressions }} impressions, {{ clicks }} clicks
-{% if window %}from {{ window[0] }} to {{ window[1] }} UTC{% endif %}
+{% if window %}from {{ window[0] }} to {{ window[1] }} UTC {% endif %}
 ({{ files }} spool files in {{ events_dir }})</p>
 {% if events_error %}<p class="error">The events spool could not be read: {{ events_error }}</p>
 {% endif %}

@@ -80,9 +80,13 @@ def traffic_rows() -> list[tuple[str, ...]]:
 
 @pytest.fixture
 def dash_store(tmp_path: Path) -> str:
+    return make_dash_store(tmp_path)
+
+
+def make_dash_store(folder: Path) -> str:
     """Three runs: an early one, a failed one, and the current one (with the
     trending back-test and a network page of hostile titles)."""
-    url = f"sqlite:///{tmp_path / 'lists.sqlite'}"
+    url = f"sqlite:///{folder / 'lists.sqlite'}"
     store = open_store(url)
     store.publish(
         network_lists("run-01"),
@@ -293,7 +297,7 @@ def test_ctr_per_site_and_placement_per_day_are_the_hand_counted_ones(dash_clien
 
 
 def test_trending_runs_and_the_refit_are_plotted(dash_client) -> None:
-    text, found = page_of(dash_client)
+    _, found = page_of(dash_client)
     trending = found.inside("trending-network", "rect")
     assert trending[0]["data-label"] == f"{EVIL} (Savvy Tokyo)"
     # Ten items, less the two whose links are not http(s) (dropped by the lookup).
@@ -381,7 +385,9 @@ def test_ctr_per_variant_hourly() -> None:
     )
     found = ctr_over_time(events, "variant", what="variant")
     assert found.hourly and found.buckets == ["12-01 10:00", "12-01 11:00", "12-01 12:00"]
-    got = {(name, p.x): (p.y, dict(p.data)) for name, points in found.points.items() for p in points}
+    got = {
+        (name, p.x): (p.y, dict(p.data)) for name, points in found.points.items() for p in points
+    }
     assert got == {
         ("control", 0): (0.0, {"group": "control", "impressions": "1", "clicks": "0"}),
         ("b", 0): (1.0, {"group": "b", "impressions": "1", "clicks": "1"}),
