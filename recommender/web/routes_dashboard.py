@@ -70,6 +70,9 @@ SITE_TRENDING_ITEMS = 5
 #: Sites whose trending mix is shown at most.
 MAX_SITES = 12
 UNKNOWN_PAGE = "(unknown page)"
+NOT_LOOKED_UP = "(pages not looked up)"
+#: Spool bytes read at most (the newest files first).
+MAX_SPOOL_BYTES = 128 * 1024 * 1024
 NO_PLACEMENT = "(none)"
 OTHER = "(other)"
 STATUS_COLOURS = {"current": "#009E73", "kept": "#0072B2", "failed": "#D55E00"}
@@ -105,40 +108,61 @@ def _forget_query_token(request: Request) -> None:
 
 
 # -- the data ------------------------------------------------------------------
-def spool_files(folder: Path, days: int = WINDOW_DAYS) -> list[Path]:
+@dataclass(frozen=True)
+class SpoolWindow:
+    """The spool files read, and whether older ones were left out for size."""
+
+    files: list[Path]
+    cut_for_size: bool = False
+
+
+def spool_files(
+    folder: Path, days: int = WINDOW_DAYS, max_bytes: int = MAX_SPOOL_BYTES
+) -> SpoolWindow:
     """The spool's files that may hold events of the last ``days`` days
     before its newest file (by the time in their names; a file named
-    otherwise is always read)."""
+    otherwise is always read), newest first up to ``max_bytes`` in all."""
     if not folder.is_dir():
-        return []
+        return SpoolWindow([])
     files = sorted(p for p in folder.glob("*.csv") if p.is_file())
     stamps: dict[Path, datetime] = {}
     for path in files:
         found = _SPOOL_NAME.match(path.name)
         if found:
             stamps[path] = datetime.strptime(found.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
-    if not stamps:
-        return files
-    since = max(stamps.values()) - timedelta(days=days + 1)
-    return [p for p in files if p not in stamps or stamps[p] >= since]
+    if stamps:
+        since = max(stamps.values()) - timedelta(days=days + 1)
+        files = [p for p in files if p not in stamps or stamps[p] >= since]
+    kept: list[Path] = []
+    total = 0
+    for path in reversed(files):
+        try:
+            total += path.stat().st_size
+        except OSError:
+            continue  # gone since the listing (the spool is written meanwhile)
+        if total > max_bytes and kept:
+            return SpoolWindow(sorted(kept), cut_for_size=True)
+        kept.append(path)
+    return SpoolWindow(sorted(kept))
 
 
-def load_events(folder: Path) -> tuple[Any, str]:
-    """The spool's impressions and clicks of the window (a frame), and what
-    went wrong reading it ("" when nothing did)."""
+def load_events(window: SpoolWindow) -> tuple[Any, str]:
+    """The impressions and clicks of ``window``'s files, in the last
+    :data:`WINDOW_DAYS` days before the newest (a frame), and what went wrong
+    reading them ("" when nothing did)."""
     import pandas as pd
 
     from recommender.errors import RecommenderError
     from recommender.ingest import read_events
 
-    files = spool_files(folder)
-    if not files:
-        return pd.DataFrame(columns=["ts", "kind", "placement", "source_article_id"]), ""
+    empty = pd.DataFrame(columns=["ts", "kind", "placement", "source_article_id"])
+    if not window.files:
+        return empty, ""
     try:
-        frame = read_events(files).valid
+        frame = read_events(window.files).valid
     except (RecommenderError, OSError, ValueError) as error:
         _log.error("dashboard: cannot read the events spool: %s", error)
-        return pd.DataFrame(columns=["ts", "kind", "placement", "source_article_id"]), str(error)
+        return empty, str(error)
     frame = frame[frame["kind"].isin(["impression", "click"])]
     if len(frame):
         newest = frame["ts"].max()
@@ -146,16 +170,36 @@ def load_events(folder: Path) -> tuple[Any, str]:
     return frame.reset_index(drop=True), ""
 
 
-def page_sites(service: Service, pages: Any) -> dict[str, str]:
-    """Page id -> the site of its list in the served run, for the most
-    frequent :data:`MAX_PAGES` page ids of ``pages`` (a Series)."""
-    counts = pages.dropna().astype(str).value_counts()
-    found: dict[str, str] = {}
-    for page in counts.index[:MAX_PAGES]:
-        lst = service.recs.get(page, 0)
-        if not lst.fallback and lst.site:
-            found[page] = lst.site
-    return found
+class PageSites:
+    """Page id -> the site of its list, read from the store once per run
+    (not through the service's lookups, whose cache holds what readers ask
+    for); at most :data:`MAX_PAGES` pages per run, the most shown first."""
+
+    def __init__(self) -> None:
+        self._run: str | None = None
+        self._sites: dict[str, str | None] = {}
+
+    def sites(self, store: Any, run_id: str | None, pages: Any) -> dict[str, str]:
+        """Site per page of ``pages`` (a Series of page ids): the site of the
+        page's list, :data:`UNKNOWN_PAGE` when the run has none, and
+        :data:`NOT_LOOKED_UP` beyond the :data:`MAX_PAGES` most shown."""
+        if run_id != self._run:
+            self._run, self._sites = run_id, {}
+        counts = pages.dropna().astype(str).value_counts()
+        answer: dict[str, str] = {}
+        for page in counts.index:
+            if page not in self._sites:
+                if store is None or len(self._sites) >= MAX_PAGES:
+                    answer[page] = NOT_LOOKED_UP
+                    continue
+                try:
+                    found = store.get(page)
+                except Exception as error:  # a damaged list: that page's site is unknown
+                    _log.warning("dashboard: cannot read the list of a page: %s", error)
+                    found = None
+                self._sites[page] = found.site if found is not None else None
+            answer[page] = self._sites[page] or UNKNOWN_PAGE
+        return answer
 
 
 @dataclass(frozen=True)
@@ -402,7 +446,8 @@ svg .point:hover { r: 5; }
 page computed {{ generated }} UTC (kept {{ cache_seconds }} s)</p>
 <p class="facts">Events: {{ impressions }} impressions, {{ clicks }} clicks
 {% if window %}from {{ window[0] }} to {{ window[1] }} UTC {% endif %}
-({{ files }} spool files in {{ events_dir }})</p>
+({{ files }} spool files in {{ events_dir }}{% if cut_for_size %}; only the newest
+{{ max_spool_mb }} MB of files are read{% endif %})</p>
 {% if events_error %}<p class="error">The events spool could not be read: {{ events_error }}</p>
 {% endif %}
 
@@ -451,7 +496,8 @@ page computed {{ generated }} UTC (kept {{ cache_seconds }} s)</p>
 {% if ranker %}<figure><figcaption>Ranker</figcaption>{{ ranker }}</figure>{% endif %}
 </div>
 {% if not backtest %}<p class="note">No trending back-test recorded in the runs.</p>{% endif %}
-{% if not ranker %}<p class="note">No ranker figures recorded in the latest run.</p>{% endif %}
+{% if ranker %}<p class="facts">Ranker figures of run {{ ranker_run }}.</p>
+{% else %}<p class="note">No ranker figures recorded in the runs.</p>{% endif %}
 </section>
 </body></html>
 """
@@ -460,6 +506,38 @@ _environment = Environment(
     autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
 )
 _template = _environment.from_string(_TEMPLATE)
+
+
+def ctr_charts(events: Any, site_names: dict[str, str]) -> list[dict[str, Any]]:
+    """The CTR charts of ``events`` (with a ``site`` column): per site, per
+    placement and, when the events carry one, per variant."""
+    dimensions: list[tuple[str, dict[str, str]]] = [("site", dict(site_names)), ("placement", {})]
+    if "variant" in events.columns and events["variant"].notna().any():
+        events = events.assign(variant=events["variant"].astype("string").fillna(NO_PLACEMENT))
+        dimensions.append(("variant", {}))
+    charts = []
+    for dimension, names in dimensions:
+        found = ctr_over_time(events, dimension, names, what=dimension)
+        charts.append(
+            {
+                "dimension": dimension,
+                "step": "per hour" if found.hourly else "per day",
+                "line": svg.line_chart(
+                    found.points,
+                    found.buckets,
+                    chart_id=f"ctr-{dimension}",
+                    label=f"CTR per {dimension} over time",
+                ),
+                "totals": svg.bar_chart(
+                    found.totals,
+                    chart_id=f"ctr-{dimension}-total",
+                    label=f"CTR per {dimension} over the window",
+                    value_format="percent",
+                    label_width=200,
+                ),
+            }
+        )
+    return charts
 
 
 def trending_chart(lst: Any, chart_id: str, label: str, with_site: bool) -> Markup | None:
@@ -478,48 +556,39 @@ def trending_chart(lst: Any, chart_id: str, label: str, with_site: bool) -> Mark
     return svg.bar_chart(bars, chart_id=chart_id, label=label, max_value=1.0)
 
 
-def build_page(service: Service, now: datetime | None = None) -> str:
+def build_page(
+    service: Service, now: datetime | None = None, page_sites: PageSites | None = None
+) -> str:
     """The dashboard's HTML, from the spool, the served run and the run records."""
     from recommender.store import open_store
 
     settings = service.settings
     now = now or datetime.now(UTC)
-    events, events_error = load_events(settings.events_dir)
-    ctr = []
-    if len(events):
-        sites = page_sites(service, events["source_article_id"])
-        events = events.assign(
-            site=events["source_article_id"].astype("string").map(sites).fillna(UNKNOWN_PAGE),
-            placement=events["placement"].astype("string").fillna(NO_PLACEMENT),
-        )
-        dimensions: list[tuple[str, str, dict[str, str]]] = [
-            ("site", "site", dict(settings.sites)),
-            ("placement", "placement", {}),
-        ]
-        if "variant" in events.columns and events["variant"].notna().any():
-            events = events.assign(variant=events["variant"].astype("string").fillna(NO_PLACEMENT))
-            dimensions.append(("variant", "variant", {}))
-        for dimension, column, names in dimensions:
-            found = ctr_over_time(events, column, names, what=dimension)
-            ctr.append(
-                {
-                    "dimension": dimension,
-                    "step": "per hour" if found.hourly else "per day",
-                    "line": svg.line_chart(
-                        found.points,
-                        found.buckets,
-                        chart_id=f"ctr-{dimension}",
-                        label=f"CTR per {dimension} over time",
-                    ),
-                    "totals": svg.bar_chart(
-                        found.totals,
-                        chart_id=f"ctr-{dimension}-total",
-                        label=f"CTR per {dimension} over the window",
-                        value_format="percent",
-                        label_width=200,
-                    ),
-                }
+    store: Any = None
+    runs: list[Any] = []
+    store_error = ""
+    try:
+        store = open_store(settings.store_url, read_only=True)
+        runs = store.runs()
+    except Exception as error:  # the page shows the rest; the error is the store's
+        store_error = f"{type(error).__name__}: {error}"
+        _log.error("dashboard: cannot read the store: %s", store_error)
+    try:
+        spool = spool_files(settings.events_dir)
+        events, events_error = load_events(spool)
+        ctr = []
+        if len(events):
+            sites = (page_sites or PageSites()).sites(
+                store, service.recs.run_id, events["source_article_id"]
             )
+            events = events.assign(
+                site=events["source_article_id"].astype("string").map(sites).fillna(UNKNOWN_PAGE),
+                placement=events["placement"].astype("string").fillna(NO_PLACEMENT),
+            )
+            ctr = ctr_charts(events, settings.sites)
+    finally:
+        if store is not None:
+            store.close()
     network = trending_chart(
         service.recs.network_page(TRENDING_ITEMS), "trending-network", "Trending now", True
     )
@@ -535,30 +604,16 @@ def build_page(service: Service, now: datetime | None = None) -> str:
         if chart is not None:
             site_trending.append((settings.sites.get(key, key), chart))
 
-    runs: list[Any] = []
-    store_error = ""
-    try:
-        store = open_store(settings.store_url, read_only=True)
-        try:
-            runs = store.runs()
-        finally:
-            store.close()
-    except Exception as error:  # the page shows the rest; the error is the store's
-        store_error = f"{type(error).__name__}: {error}"
-        _log.error("dashboard: cannot read the runs: %s", store_error)
+    kept = [r for r in runs if r.status != "failed" and isinstance(r.summary, dict)]
+    with_trending = [r for r in kept if isinstance(r.summary.get("trending"), dict)]
+    # The newest refit with a back-test; else the newest run that says why it had none.
     refit = next(
-        (
-            r
-            for r in runs
-            if r.status != "failed"
-            and isinstance(r.summary, dict)
-            and isinstance(r.summary.get("trending"), dict)
-        ),
-        None,
+        (r for r in with_trending if r.summary["trending"].get("grid")),
+        with_trending[0] if with_trending else None,
     )
-    latest = next((r for r in runs if r.status != "failed"), None)
     trending: dict[str, Any] = refit.summary["trending"] if refit else {}
-    ranker = latest.summary.get("ranker") if latest and isinstance(latest.summary, dict) else None
+    ranked = next((r for r in kept if isinstance(r.summary.get("ranker"), dict)), None)
+    ranker = ranked.summary["ranker"] if ranked else None
     window = None
     if len(events):
         window = (f"{events['ts'].min():%Y-%m-%d %H:%M}", f"{events['ts'].max():%Y-%m-%d %H:%M}")
@@ -570,7 +625,9 @@ def build_page(service: Service, now: datetime | None = None) -> str:
         impressions=int((kinds == "impression").sum()) if kinds is not None else 0,
         clicks=int((kinds == "click").sum()) if kinds is not None else 0,
         window=window,
-        files=len(spool_files(settings.events_dir)),
+        files=len(spool.files),
+        cut_for_size=spool.cut_for_size,
+        max_spool_mb=MAX_SPOOL_BYTES // 2**20,
         events_dir=str(settings.events_dir),
         events_error=events_error,
         ctr=ctr,
@@ -584,9 +641,8 @@ def build_page(service: Service, now: datetime | None = None) -> str:
         reason=str(trending.get("reason", "")),
         backtest=backtest_chart(trending),
         comparison=comparison_chart(trending),
-        ranker=figures_chart(ranker, "ranker", "Ranker figures")
-        if isinstance(ranker, dict)
-        else None,
+        ranker_run=ranked.run_id if ranked else "",
+        ranker=figures_chart(ranker, "ranker", "Ranker figures") if ranker else None,
     )
 
 
@@ -605,11 +661,12 @@ class DashboardPage:
         self.clock = clock
         self._page: tuple[float, str] | None = None
         self._lock = asyncio.Lock()
+        self._sites = PageSites()
 
     async def html(self) -> str:
         async with self._lock:  # one computation at a time; the others wait for it
             if self._page is None or self.clock() - self._page[0] >= self.ttl:
-                text = await asyncio.to_thread(build_page, self.service)
+                text = await asyncio.to_thread(build_page, self.service, None, self._sites)
                 self._page = (self.clock(), text)
             return self._page[1]
 

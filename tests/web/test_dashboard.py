@@ -14,13 +14,24 @@ from typing import Any
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hypothesis import assume, given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 
 from recommender.cli import cli
 from recommender.errors import ConfigError
 from recommender.lists import NETWORK_PAGE, RunInfo
 from recommender.store import open_store
-from recommender.web import ServiceSettings, create_app
-from recommender.web.routes_dashboard import DashboardPage, ctr_over_time, spool_files
+from recommender.web import ServiceSettings, create_app, routes_dashboard
+from recommender.web import dashboard_svg as svg
+from recommender.web.routes_dashboard import (
+    NOT_LOOKED_UP,
+    DashboardPage,
+    PageSites,
+    ctr_charts,
+    ctr_over_time,
+    spool_files,
+)
 from recommender.web.service import Service
 from tests.web.conftest import HOSTILE_BLOCK, SEED_BLOCK, SITES, make_client, network_lists, page
 
@@ -395,6 +406,12 @@ def test_ctr_per_variant_hourly() -> None:
         ("b", 2): (0.0, {"group": "b", "impressions": "1", "clicks": "0"}),
     }
     assert {b.label: b.value for b in found.totals} == {"control": 1 / 3, "b": 0.5}
+    # On the page: a chart per variant beside those per site and placement.
+    charts = ctr_charts(events.assign(site="japantoday", placement="below"), SITES)
+    assert [c["dimension"] for c in charts] == ["site", "placement", "variant"]
+    assert 'id="ctr-variant"' in str(charts[2]["line"]) and charts[2]["step"] == "per hour"
+    no_variant = events.assign(site="japantoday", placement="below", variant=pd.NA)
+    assert [c["dimension"] for c in ctr_charts(no_variant, SITES)] == ["site", "placement"]
 
 
 def test_the_window_reads_only_recent_spool_files(tmp_path: Path) -> None:
@@ -405,8 +422,69 @@ def test_the_window_reads_only_recent_spool_files(tmp_path: Path) -> None:
         "export.csv",  # not named by the spool: always read
     ]
     for name in names:
-        (tmp_path / name).write_text("ts,kind,article_id\n")
-    assert [p.name for p in spool_files(tmp_path)] == names[1:]
+        (tmp_path / name).write_text("ts,kind,article_id\n")  # 20 bytes each
+    assert [p.name for p in spool_files(tmp_path).files] == names[1:]
+    assert not spool_files(tmp_path).cut_for_size
+    # Beyond the size limit, the newest files (in name order) are read.
+    cut = spool_files(tmp_path, max_bytes=45)
+    assert [p.name for p in cut.files] == names[2:] and cut.cut_for_size
+    assert spool_files(tmp_path / "none").files == []
+
+
+def test_a_pages_site_is_read_once_per_run(
+    dash_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(dash_store, read_only=True)
+    asked: list[str] = []
+
+    class Counting:
+        def get(self, page: str) -> Any:
+            asked.append(page)
+            return store.get(page)
+
+    sites = PageSites()
+    pages = pd.Series(["jt-1", "st-1", "jt-1", "nowhere-9", None])
+    try:
+        expected = {"jt-1": "japantoday", "st-1": "savvytokyo", "nowhere-9": "(unknown page)"}
+        assert sites.sites(Counting(), "run-03", pages) == expected
+        assert sites.sites(Counting(), "run-03", pages) == expected
+        assert sorted(asked) == ["jt-1", "nowhere-9", "st-1"]  # once each
+        sites.sites(Counting(), "run-04", pages)
+        assert len(asked) == 6  # a new run: read again
+        monkeypatch.setattr(routes_dashboard, "MAX_PAGES", 1)
+        capped = PageSites().sites(Counting(), "run-03", pages)
+        # The most shown page is read; the others are not looked up.
+        assert capped == {"jt-1": "japantoday", "st-1": NOT_LOOKED_UP, "nowhere-9": NOT_LOOKED_UP}
+    finally:
+        store.close()
+
+
+TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=40)
+
+
+@settings_(max_examples=60, deadline=None)
+@given(names=st.lists(TEXT, min_size=1, max_size=4, unique=True), label=TEXT)
+def test_any_text_in_a_chart_reads_back_as_text(names: list[str], label: str) -> None:
+    """Whatever the names, a chart is its own elements only, and each name
+    and tooltip reads back exactly (escaped, never markup)."""
+    assume(not label.endswith(": half"))
+    series = {name: [svg.Point(0, 0.5, f"{name}: half", {"group": name})] for name in names}
+    line = svg.line_chart(series, [label], chart_id="c", label=label)
+    bars = svg.bar_chart(
+        [svg.Bar(name, 1.0, name, data={"group": name}) for name in names],
+        chart_id="b",
+        label=label,
+    )
+    found = Elements(str(line) + str(bars))
+    tags = {tag for tag, _ in found.found}
+    assert tags <= {"svg", "title", "line", "text", "path", "circle", "rect", "ul", "li", "span"}
+    assert [p["data-group"] for p in found.of("circle")] == names
+    assert [p["data-series"] for p in found.of("path")] == names
+    assert [b["data-label"] for b in found.of("rect")] == names
+    assert [f"{name}: half" for name in names] == [t for t in found.titles if t.endswith(": half")][
+        : len(names)
+    ]
+    assert all(svg_["aria-label"] == label for svg_ in found.of("svg"))
 
 
 # -- the command -------------------------------------------------------------
