@@ -100,7 +100,7 @@ def _forget_query_token(request: Request) -> None:
     """Drop ``token`` from the request's query string as the server records
     it (uvicorn's access log reads it from the scope after the response)."""
     raw = request.scope.get("query_string", b"")
-    if b"token" not in raw:
+    if not raw:
         return
     pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
     kept = [(key, value) for key, value in pairs if key != "token"]
@@ -245,13 +245,16 @@ def ctr_over_time(
     if len(by_size) > MAX_SERIES:
         frame.loc[~frame["group"].isin(shown), "group"] = OTHER
         shown.append(OTHER)
-    cells = frame.groupby(["group", "bucket"])[["impressions", "clicks"]].sum()
+    cells = frame.groupby(["group", "bucket"])[["impressions", "clicks"]].sum().reset_index()
     points: dict[str, list[svg.Point]] = {}
     for group in shown:
         name = names.get(group, group)
         series = []
-        for (_, stamp), row in cells.loc[[group]].iterrows():
-            shows, clicks = int(row["impressions"]), int(row["clicks"])
+        mine = cells[cells["group"] == group]
+        for stamp, shown_n, clicked_n in zip(
+            mine["bucket"], mine["impressions"], mine["clicks"], strict=True
+        ):
+            shows, clicks = int(shown_n), int(clicked_n)
             if shows == 0:
                 continue  # no CTR without impressions: the line breaks there
             at = position[stamp]

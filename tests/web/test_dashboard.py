@@ -235,7 +235,51 @@ def test_the_query_token_is_dropped_before_the_access_log(dash_settings) -> None
     with make_client(recorded) as client:
         assert client.get(f"/dashboard?token={TOKEN}&x=1").status_code == 200
         assert client.get("/dashboard?token=nope").status_code == 401
-    assert seen == [b"x=1", b""]
+        assert client.get(f"/dashboard?%74oken={TOKEN}").status_code == 200  # "t" escaped
+    assert seen == [b"x=1", b"", b""]
+
+
+def test_the_access_log_never_shows_the_token(dash_settings) -> None:
+    """The service's own uvicorn protocol, with the access log on."""
+    import io
+    import logging
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from recommender.web.server import uvicorn_options
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    config = uvicorn.Config(
+        create_app(dash_settings),
+        log_level="info",
+        access_log=True,
+        **uvicorn_options(dash_settings),
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    logged = io.StringIO()
+    handler = logging.StreamHandler(logged)
+    access = logging.getLogger("uvicorn.access")
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        access.addHandler(handler)
+        with urllib.request.urlopen(f"{url}/dashboard?token={TOKEN}&k=1", timeout=30) as answer:
+            assert answer.status == 200
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        access.removeHandler(handler)
+        listener.close()
+    assert '"GET /dashboard?k=1 HTTP/1.1" 200' in logged.getvalue()
+    assert TOKEN not in logged.getvalue()
 
 
 @pytest.mark.parametrize("token, message", [("short", "at least 16 characters, got 5")])
