@@ -105,6 +105,15 @@ from recommender.errors import ConfigError, StoreError
     metavar="SECONDS",
     help="An idle kept-alive connection is closed after this delay.",
 )
+@click.option(
+    "--dashboard-token-env",
+    metavar="NAME",
+    default=None,
+    help="Serve the operator's page at /dashboard, to requests that present the token "
+    "held by the environment variable NAME (at least 16 characters) as 'Authorization: "
+    "Bearer <token>' or ?token=. Off by default. The token is never taken from the "
+    "command line (other users of the machine can read it there).",
+)
 @click.option("--access-log/--no-access-log", default=False, help="Log every request.")
 def serve(
     config_path: str | None,
@@ -121,6 +130,7 @@ def serve(
     header_timeout: float,
     body_timeout: float,
     keep_alive_timeout: int,
+    dashboard_token_env: str | None,
     access_log: bool,
 ) -> None:
     """Serve the published lists over HTTP: JSON, the widget, and event collection.
@@ -130,7 +140,8 @@ def serve(
     POST /v1/events, GET /healthz; API docs at /docs. The service only reads
     the store: start it once, and each `recommender run` is picked up without
     a restart. Each connection has time limits (--header-timeout,
-    --body-timeout, --keep-alive-timeout).
+    --body-timeout, --keep-alive-timeout). With --dashboard-token-env, GET
+    /dashboard is the operator's page (CTR over time, trending, the runs).
     """
     require_extra("web", "uvicorn", "fastapi", "jinja2", command="serve")
     with errors_to_exit_codes():
@@ -175,6 +186,7 @@ def serve(
             header_timeout_seconds=header_timeout,
             body_timeout_seconds=body_timeout,
             keep_alive_seconds=keep_alive_timeout,
+            dashboard_token=_dashboard_token(dashboard_token_env),
         )
         store = open_store(store_url, read_only=True)
         run = store.current_run()
@@ -185,6 +197,8 @@ def serve(
         listener = _listen(host, port) if workers == 1 else None
         bound = listener.getsockname()[1] if listener else port
         shown_host = f"[{host}]" if ":" in host else host
+        if settings.dashboard_token:
+            err.print(f"operator's dashboard at /dashboard (token from ${dashboard_token_env})")
         err.print(
             f"serving run {run.run_id} ({run.n_lists} lists)"
             if run
@@ -214,6 +228,18 @@ def serve(
                 access_log=access_log,
                 **uvicorn_options(settings),
             )
+
+
+def _dashboard_token(name: str | None) -> str:
+    """The dashboard's token from the environment variable ``name`` ("" without one)."""
+    if name is None:
+        return ""
+    token = os.environ.get(name, "")
+    if not token:
+        raise ConfigError(
+            f"--dashboard-token-env {name}: the environment variable {name} is not set or empty"
+        )
+    return token
 
 
 def _absolute_store_url(url: str) -> str:

@@ -14,6 +14,9 @@ Endpoints (OpenAPI at ``/openapi.json``, docs at ``/docs``):
 - ``POST /v1/events``: impressions and clicks (see :mod:`recommender.web.events`).
 - ``GET /healthz``: which run is served; 503 while there is none.
 - ``GET /docs``: Swagger UI, served from the package (no CDN needed).
+- ``GET /dashboard``: the operator's page, only when a dashboard token is
+  set, and only for requests that present it (see
+  :mod:`recommender.web.routes_dashboard`); not in the OpenAPI document.
 
 An article id is untrusted text: one that is not a valid id
 (:mod:`recommender.ids`: control characters, separators, surrounding
@@ -56,6 +59,7 @@ from recommender.errors import ConfigError
 from recommender.web.assets import FRAGMENT_HEADER
 from recommender.web.events import SpoolError
 from recommender.web.http import describe_errors, problem
+from recommender.web.routes_dashboard import dashboard_router
 from recommender.web.routes_events import events_router
 from recommender.web.routes_health import health_router, openapi_of
 from recommender.web.routes_lists import lists_router
@@ -131,6 +135,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.include_router(widget_router(service))
     app.include_router(events_router(service))
     app.include_router(health_router(service))
+    if settings.dashboard_token:
+        app.include_router(dashboard_router(service))
     app.openapi = openapi_of(app)  # type: ignore[method-assign]
     return app
 

@@ -15,6 +15,8 @@ from recommender.errors import ConfigError
 SITE_KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 #: Placements and other tracking tokens.
 TOKEN_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+#: Shortest dashboard token accepted.
+MIN_DASHBOARD_TOKEN = 16
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,11 @@ class ServiceSettings:
         its head; else 408 (or, once answered, the connection is closed).
     keep_alive_seconds : an idle kept-alive connection is closed after this
         delay (uvicorn's ``timeout_keep_alive``).
+    dashboard_token : the operator's page ``/dashboard`` is served only when
+        set, to requests that present it (see
+        :mod:`recommender.web.routes_dashboard`); at least
+        :data:`MIN_DASHBOARD_TOKEN` printable ASCII characters, no spaces.
+        Empty (the default): no dashboard. Left out of ``repr``.
     """
 
     store_url: str
@@ -77,6 +84,7 @@ class ServiceSettings:
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 10.0
     keep_alive_seconds: int = 5
+    dashboard_token: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         problems = []
@@ -108,6 +116,18 @@ class ServiceSettings:
         bad_keys = [key for key in self.sites if not re.match(SITE_KEY_PATTERN, key)]
         if bad_keys:
             problems.append(f"site keys must match {SITE_KEY_PATTERN}, got {bad_keys}")
+        if self.dashboard_token:
+            # Never quote the token itself in the message.
+            if len(self.dashboard_token) < MIN_DASHBOARD_TOKEN:
+                problems.append(
+                    f"dashboard_token must be at least {MIN_DASHBOARD_TOKEN} characters, "
+                    f"got {len(self.dashboard_token)}"
+                )
+            if not re.fullmatch(r"[\x21-\x7e]+", self.dashboard_token):
+                problems.append(
+                    "dashboard_token must be printable ASCII without spaces "
+                    "(it is sent in an HTTP header)"
+                )
         if problems:
             raise ConfigError("invalid service settings: " + "; ".join(problems))
 
