@@ -267,6 +267,9 @@ class PlacementConfig(_Section):
     source: Literal["mix", "trending", "related"] = "mix"
 
 
+_VARIANT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+
+
 class ExperimentConfig(_Section):
     """``[experiments.<name>]``: an A/B test on one placement (see
     :mod:`recommender.experiments`). ``variants``: name -> share of page
@@ -278,6 +281,7 @@ class ExperimentConfig(_Section):
     variants: dict[str, PositiveFloat]
     planned_impressions: int = Field(default=10_000, ge=1)
     control: str | None = None
+    mix: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _two_variants(self) -> ExperimentConfig:
@@ -285,7 +289,32 @@ class ExperimentConfig(_Section):
             raise ValueError("an experiment needs at least 2 variants")
         if self.control is not None and self.control not in self.variants:
             raise ValueError(f"control {self.control!r} is not one of the variants")
+        bad = [name for name in self.variants if not _VARIANT_NAME.match(name)]
+        if bad:
+            raise ValueError(f"variant {bad[0]!r}: use letters, digits, '_', '.' or '-'")
+        unknown = [name for name in self.mix if name not in self.variants]
+        if unknown:
+            raise ValueError(f"mix.{unknown[0]}: not one of the variants {list(self.variants)}")
+        if self.control_variant in self.mix:
+            raise ValueError(
+                f"mix.{self.control_variant}: the control shows the [mix] lists; "
+                "give settings to the other variants"
+            )
         return self
+
+    @property
+    def control_variant(self) -> str:
+        return self.control if self.control is not None else next(iter(self.variants))
+
+    def variant_mix(self, base: MixConfig, variant: str) -> MixConfig:
+        """``base`` with the variant's ``[experiments.<name>.mix.<variant>]``."""
+        merged = base.model_dump()
+        for key, value in self.mix.get(variant, {}).items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+        return MixConfig.model_validate(merged)
 
 
 class StoreConfig(_Section):
@@ -414,6 +443,16 @@ class Config(_Section):
                     f"similarity.allowed.{source}: unknown site(s) {unknown}; "
                     f"known: {sorted(self.sites)}"
                 )
+        placements = [e.placement for e in self.experiments.values()]
+        twice = sorted({p for p in placements if placements.count(p) > 1})
+        if twice:
+            raise ValueError(f"experiments: placement {twice[0]!r} has more than one experiment")
+        for name, experiment in self.experiments.items():
+            for variant in experiment.mix:
+                try:
+                    experiment.variant_mix(self.mix, variant)
+                except ValueError as error:
+                    raise ValueError(f"experiments.{name}.mix.{variant}: {error}") from None
         related = [key for key, p in self.placements.items() if p.source == "related"]
         if related and not self.mix.related_lists:
             raise ValueError(
@@ -452,6 +491,16 @@ class Config(_Section):
             "similarity": similarity,
             "trending": dumped["trending"],
             "mix": dumped["mix"],
+            # Only when a variant has lists of its own (so that other hashes stay as they were).
+            **(
+                {
+                    "experiments": {
+                        name: e["mix"] for name, e in dumped["experiments"].items() if e["mix"]
+                    }
+                }
+                if any(e.mix for e in self.experiments.values())
+                else {}
+            ),
         }
 
     def model_hash(self) -> str:

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from recommender.lists import RecommendationList
+from recommender.lists import RecommendationList, variant_page_id
 from recommender.serving import Recommendations, is_http_url
 
 #: Layouts a placement may choose (see ``[placements]`` in the configuration).
@@ -101,12 +101,22 @@ def placement_list(
     section: str | None = None,
     site: str | None = None,
     k: int | None = None,
+    variant: tuple[str, str] | None = None,
 ) -> RecommendationList:
     """The list ``placement`` shows on a page: an article's (``article``), a
     section's (``section`` of ``site``) or a site's home page (``site``
     alone; the network's without it). ``k``: the request's length, else the
-    placement's, else the list's."""
+    placement's, else the list's. ``variant``: (experiment, variant) of the
+    page view (see :mod:`recommender.experiments`): on an article page, the
+    variant's own list when the batch published one."""
     k = k if k is not None else placement.k
+    if variant is not None and article is not None and placement.source == "mix":
+        # An experiment variant's own list of the article, else the article's.
+        found = recs.get(variant_page_id(*variant, article), k, site=site)
+        if not found.fallback:
+            return RecommendationList(
+                article, found.site, found.items, found.run_id, found.generated_at
+            )
     if placement.source == "trending" or (article is None and section is None):
         block = recs.site_page(site, k) if site else recs.network_page(k)
         if article is not None and placement.source == "trending":

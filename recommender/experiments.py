@@ -31,11 +31,11 @@ import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-from scipy import stats
+if TYPE_CHECKING:  # the report needs them; assigning a variant (the service) does not
+    import numpy as np
+    import pandas as pd
 
 #: z of a two-sided 95% interval.
 Z95 = 1.959963984540054
@@ -114,6 +114,8 @@ class ExperimentReport:
     srm_p: float = 1.0
 
     def frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame([vars(v) for v in self.variants])
 
     def to_dict(self) -> dict[str, Any]:
@@ -145,6 +147,9 @@ def _ratio(clicks: np.ndarray, impressions: np.ndarray) -> tuple[float, float]:
 def experiment_report(events: pd.DataFrame, experiment: Experiment) -> ExperimentReport:
     """The report of ``experiment`` from an event frame (``kind``,
     ``placement``, ``variant``, ``session``); see the module docs."""
+    import numpy as np
+    import pandas as pd
+
     missing = [c for c in ("kind", "placement", "variant", "session") if c not in events]
     if missing:
         raise ValueError(f"the events carry no {missing[0]!r} column: no variant was logged")
@@ -202,6 +207,8 @@ def experiment_report(events: pd.DataFrame, experiment: Experiment) -> Experimen
                 "impressions: the planned size is not reached, so this is a peek; a difference "
                 "seen now is not a result (each early look is another chance for noise)"
             )
+    from scipy import stats
+
     counts = np.array([fig.page_views for fig in out], dtype=np.float64)
     srm_p = 1.0
     if counts.sum() > 0:

@@ -43,6 +43,17 @@ def related_page_id(article_id: str) -> str:
     return f"{RELATED_PREFIX}{article_id}"
 
 
+#: Source id prefix of an experiment variant's list of an article
+#: (``variant:<experiment>:<variant>:<article id>``).
+VARIANT_PREFIX = "variant:"
+
+
+def variant_page_id(experiment: str, variant: str, article_id: str) -> str:
+    """Source id of ``article_id``'s list in ``variant`` of ``experiment``
+    (published for variants with settings of their own)."""
+    return f"{VARIANT_PREFIX}{experiment}:{variant}:{article_id}"
+
+
 def fallback_kind(source_id: str) -> str:
     """Which fallback the list published under ``source_id`` is: ``"site"`` for
     a site's page, ``"network"`` for the network's mix, else ``"article"``."""

@@ -128,3 +128,53 @@ def test_the_command_reports_from_the_configs_events(tmp_path) -> None:
     assert text.exit_code == 0 and "vs control" in text.output and "warning" in text.output
     unknown = runner.invoke(cli, ["experiments", "report", "nope", "-c", config])
     assert unknown.exit_code != 0 and "blend-2026-12" in unknown.output
+
+
+def test_a_variant_with_settings_of_its_own_gets_the_lists_those_settings_give(tmp_path) -> None:
+    from recommender.lists import variant_page_id
+    from recommender.model import Recommender
+    from recommender.schema import validate_articles, validate_events
+    from tests.conftest import tiny_articles, tiny_config, tiny_events
+
+    relevance_only = {"weights": {"relevance": 1.0, "trend": 0.0, "freshness": 0.0}}
+    experiment = {
+        "placement": "below-article",
+        "variants": {"control": 1, "related": 1},
+        "mix": {"related": relevance_only},
+    }
+    config = tiny_config(tmp_path, experiments={"blend": experiment})
+    articles = validate_articles(tiny_articles()).valid
+    events = validate_events(tiny_events()).valid
+    model = Recommender(config).fit(articles, events)
+    lists = {lst.source_id: lst for lst in model.recommendation_lists("r", "t")}
+    # The same as the lists of a network whose [mix] is the variant's.
+    alone = Recommender(tiny_config(tmp_path, mix=relevance_only)).fit(articles, events)
+    for lst in alone.recommendation_lists("r", "t"):
+        if lst.source_id in set(articles["article_id"]):
+            mine = lists[variant_page_id("blend", "related", lst.source_id)]
+            assert mine.items == lst.items
+    assert not any(s.startswith("variant:blend:control:") for s in lists)  # control: [mix]
+    # Without settings of its own, a variant publishes nothing and the hash is unchanged.
+    plain = tiny_config(tmp_path, experiments={"blend": {**experiment, "mix": {}}})
+    assert plain.model_hash() == tiny_config(tmp_path).model_hash() != config.model_hash()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"mix": {"nope": {"k": 3}}}, "mix.nope: not one of the variants"),
+        ({"mix": {"control": {"k": 3}}}, "mix.control: the control shows"),
+        ({"mix": {"ranker": {"k": 0}}}, "experiments.blend.mix.ranker"),
+        ({"variants": {"control": 1, "bad name": 1}}, "variant 'bad name'"),
+    ],
+)
+def test_bad_experiment_settings_are_named(tmp_path, change: dict, message: str) -> None:
+    from recommender.errors import ConfigError
+    from tests.conftest import tiny_config
+
+    experiment = {"placement": "p", "variants": {"control": 1, "ranker": 1}, **change}
+    with pytest.raises(ConfigError, match=message):
+        tiny_config(tmp_path, experiments={"blend": experiment})
+    good = {"placement": "p", "variants": {"control": 1, "ranker": 1}}
+    with pytest.raises(ConfigError, match="more than one experiment"):
+        tiny_config(tmp_path, experiments={"a": good, "b": good})

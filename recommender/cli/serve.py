@@ -155,6 +155,7 @@ def serve(
         sites: dict[str, str] = {}
         site_images: dict[str, str] = {}
         placements: dict[str, dict[str, object]] = {}
+        experiments: dict[str, dict[str, object]] = {}
         if store_url is None or config_path is not None:
             from recommender.config import load_config
 
@@ -166,6 +167,10 @@ def serve(
                 if site.default_image_url
             }
             placements = {name: p.model_dump() for name, p in config.placements.items()}
+            experiments = {
+                name: {"placement": e.placement, "variants": e.variants, "control": e.control}
+                for name, e in config.experiments.items()
+            }
             store_url = store_url or config.store.url
         store_url = _absolute_store_url(store_url)
         if events_dir is None:
@@ -178,6 +183,7 @@ def serve(
             sites=sites,
             site_images=site_images,
             placements=placements,
+            experiments=experiments,
             public_url=public_url,
             refresh_seconds=refresh_seconds,
             max_age_seconds=max_age,

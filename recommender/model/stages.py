@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 
 from recommender.autotune import tune_trending
-from recommender.config import Config
+from recommender.config import Config, MixConfig
 from recommender.editorial import EditorialRules, load_rules
 from recommender.errors import InputError, NotFittedError
 from recommender.features import vectorizer_from_config
+from recommender.lists import variant_page_id
 from recommender.mix import MixedLists, Mixer, concat_lists, eligible_articles, freshness_scores
 from recommender.page_rules import PinTable, blocked_everywhere
 from recommender.progress import StageTimer
@@ -322,28 +323,42 @@ class Stages:
         """The run's :class:`Mixer` (built on first use, not saved)."""
         mixer = self.__dict__.get("_mixer_cache")
         if mixer is None:
-            mixer = Mixer(
-                self.X_,
-                self.articles_,
-                self.trend_["trend"].to_numpy(),
-                self.freshness_,
-                self.eligible_,
-                self.groups_,
-                self.config.mix,
-                allowed=self.config.allowed_pairs(),
-                sites=self.config.sites,
-                rules=self.editorial_,
-            )
+            mixer = self._new_mixer(self.config.mix)
             self.__dict__["_mixer_cache"] = mixer
         return mixer
+
+    def _new_mixer(self, mix: MixConfig) -> Mixer:
+        """A :class:`Mixer` of this run's arrays with the ``[mix]`` settings ``mix``."""
+        return Mixer(
+            self.X_,
+            self.articles_,
+            self.trend_["trend"].to_numpy(),
+            self.freshness_,
+            self.eligible_,
+            self.groups_,
+            mix,
+            allowed=self.config.allowed_pairs(),
+            sites=self.config.sites,
+            rules=self.editorial_,
+        )
 
     def _page_lists(self, mixer: Mixer) -> list[MixedLists]:
         """The lists after the articles' own: the site, network and section
         pages, then (with ``[mix] related_lists``) every article's
-        related-only list, always mixed in full."""
+        related-only list, then every article's list in each experiment
+        variant with settings of its own (``[experiments.<name>.mix.<variant>]``),
+        always mixed in full."""
         pages = [mixer.for_pages()]
+        rows = np.arange(len(self.articles_))
         if self.config.mix.related_lists:
-            pages.append(mixer.for_related(np.arange(len(self.articles_)), self.neighbors_))
+            pages.append(mixer.for_related(rows, self.neighbors_))
+        for name, experiment in sorted(self.config.experiments.items()):
+            for variant in experiment.mix:
+                other = self._new_mixer(experiment.variant_mix(self.config.mix, variant))
+                ids = [variant_page_id(name, variant, str(a)) for a in mixer.article_ids]
+                pages.append(
+                    other.for_articles(rows, self.neighbors_, page_ids=np.array(ids, dtype=object))
+                )
         return pages
 
     def editorial_report(self) -> list[str]:

@@ -32,6 +32,9 @@ fragment: a ``200`` with ``Content-Type: text/html``, the
 
 from __future__ import annotations
 
+#: Where the service writes the JSON list of the placements under an A/B test.
+EXPERIMENT_PLACEMENTS = "/*experiment-placements*/[]"
+
 #: Response header marking the block's fragment (value ``1``); exposed to
 #: scripts by CORS, checked by ``widget.js`` before it inserts an answer.
 FRAGMENT_HEADER = "X-Recommender-Fragment"
@@ -44,6 +47,10 @@ WIDGET_JS = """\
   if (!script || !window.fetch || !window.URL) return;
   var base = new URL(".", script.src).href;
   var pageView = randomId();
+  /* Placements under an A/B test (filled in by the service): their requests carry the
+     page view's bucket, 0-999, from which the service assigns the variant. */
+  var experiments = /*experiment-placements*/[];
+  var bucket = parseInt(pageView.slice(0, 6), 16) % 1000;
 
   function randomId() {
     var bytes = new Uint8Array(8);
@@ -168,6 +175,9 @@ WIDGET_JS = """\
       var value = slot.getAttribute("data-recommender-" + name);
       if (value) params.set(name, value);
     });
+    if (experiments.indexOf(params.get("placement") || "widget") >= 0) {
+      params.set("ab", String(bucket));
+    }
     var url = new URL("widget", base);
     url.search = params.toString();
     fetch(url.href, { mode: "cors", credentials: "omit" })

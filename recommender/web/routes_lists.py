@@ -86,11 +86,16 @@ def lists_router(service: Service) -> APIRouter:
     SiteOfSection: Any = site_param(service.settings, required=True)
 
     def answer(
-        request: Request, placement: str, site: str | None, k: int | None, **page: str
+        request: Request,
+        placement: str,
+        site: str | None,
+        k: int | None,
+        article: str | None = None,
+        section: str | None = None,
     ) -> Response:
-        """The JSON of the list ``placement`` shows on the page ``page`` names."""
+        """The JSON of the list ``placement`` shows on the page named."""
         chosen = service.placement(placement)
-        block = service.block(chosen, site=site, k=k, **page)
+        block = service.block(chosen, site=site, k=k, article=article, section=section)
         key = ("json", site, k, placement)
         return service.respond(request, block, key, "application/json", _as_json(service, chosen))
 

@@ -1,12 +1,13 @@
 """The widget: the block as an HTML fragment (``/widget``, ``/widget/{id}``),
 and its embed script and styles (``/widget.js``, ``/widget.css``)."""
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
 from recommender.lists import RecommendationList
-from recommender.web.assets import FRAGMENT_HEADER, WIDGET_CSS, WIDGET_JS
+from recommender.web.assets import EXPERIMENT_PLACEMENTS, FRAGMENT_HEADER, WIDGET_CSS, WIDGET_JS
 from recommender.web.http import (
     ID_HELP,
     SECTION_HELP,
@@ -37,6 +38,17 @@ def _fragment_responses() -> dict[int | str, dict[str, Any]]:
     }
 
 
+AbParam = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=999,
+        description="The page view's bucket (widget.js draws it for placements under an A/B "
+        "test): the service assigns the variant from it.",
+    ),
+]
+
+
 def widget_router(service: Service) -> APIRouter:
     """The fragment and asset endpoints of ``service``."""
     router = APIRouter()
@@ -51,11 +63,15 @@ def widget_router(service: Service) -> APIRouter:
         site: str | None,
         placement: str,
         section: str | None = None,
+        bucket: int | None = None,
     ) -> Response:
         # The placement's layout, length and list from the config; unknown:
         # the seed page's text list of the page's own list.
         chosen = service.placement(placement)
-        block = service.block(chosen, article=article_id, section=section, site=site, k=k)
+        variant = service.variant_for(placement, bucket)
+        block = service.block(
+            chosen, article=article_id, section=section, site=site, k=k, variant=variant
+        )
 
         def as_html(block: RecommendationList) -> str:
             return render_widget(
@@ -65,12 +81,13 @@ def widget_router(service: Service) -> APIRouter:
                 layout=chosen.layout,
                 columns=chosen.columns,
                 site_images=service.settings.site_images,
+                variant=variant[1] if variant else None,
             )
 
         return service.respond(
             request,
             block,
-            ("html", site, k, placement),
+            ("html", site, k, placement, variant),
             "text/html; charset=utf-8",
             as_html,
             headers={FRAGMENT_HEADER: "1"},
@@ -89,6 +106,7 @@ def widget_router(service: Service) -> APIRouter:
         k: K = None,
         site: Site = None,
         placement: PlacementParam = "widget",
+        ab: AbParam = None,
     ) -> Response:
         """The block of a page (same lists and fallbacks as the JSON
         endpoints): under ``article`` on an article page, of ``section`` on
@@ -97,7 +115,7 @@ def widget_router(service: Service) -> APIRouter:
         placement's layout). Empty when there is nothing to show. What
         ``widget.js`` asks for: as a query parameter, no id can change the
         path asked for (a path keeps ``../``, which a browser resolves)."""
-        return fragment(request, article, k, site, placement, section)
+        return fragment(request, article, k, site, placement, section, ab)
 
     @router.get(
         "/widget/{article_id:recommender_text}",
@@ -118,7 +136,10 @@ def widget_router(service: Service) -> APIRouter:
 
     router.add_api_route(
         "/widget.js",
-        static(WIDGET_JS, "text/javascript; charset=utf-8"),
+        static(
+            WIDGET_JS.replace(EXPERIMENT_PLACEMENTS, json.dumps(sorted(service.experiments))),
+            "text/javascript; charset=utf-8",
+        ),
         methods=["GET"],
         response_class=Response,
         responses={200: {"content": {"text/javascript": {"schema": {"type": "string"}}}}},

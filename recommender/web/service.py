@@ -10,6 +10,7 @@ from collections.abc import Callable
 from fastapi import Request, Response
 
 from recommender.display import Placement, placement_list
+from recommender.experiments import Experiment
 from recommender.ids import is_valid_id
 from recommender.lists import (
     FALLBACK_EMPTY,
@@ -45,11 +46,27 @@ class Service:
         self._rendered: OrderedDict[tuple[object, ...], tuple[str, bytes]] = OrderedDict()
         self._rendered_run = ""
         self._flushes: set[asyncio.Task[None]] = set()
+        # The experiment running on each placement (one at most).
+        self.experiments = {
+            str(e["placement"]): Experiment(
+                name, str(e["placement"]), dict(e["variants"]), control=e.get("control")
+            )
+            for name, e in sorted(settings.experiments.items())
+        }
 
     # -- lists -----------------------------------------------------------------
     def placement(self, name: str) -> Placement:
         """The placement ``name`` as configured (an unknown one: the defaults)."""
         return Placement.from_settings(name, self.settings.placements.get(name))
+
+    def variant_for(self, placement: str, bucket: int | None) -> tuple[str, str] | None:
+        """(experiment, variant) of a page view of ``placement`` in ``bucket``
+        (the widget's 0-999 draw per page view); None without an experiment
+        on the placement or without a bucket (e.g. a server-side include)."""
+        experiment = self.experiments.get(placement)
+        if experiment is None or bucket is None:
+            return None
+        return experiment.name, experiment.assign(str(bucket))
 
     def block(
         self,
@@ -59,6 +76,7 @@ class Service:
         section: str | None = None,
         site: str | None = None,
         k: int | None = None,
+        variant: tuple[str, str] | None = None,
     ) -> RecommendationList:
         """The list ``placement`` shows on a page (see
         :func:`recommender.display.placement_list`): an article's page, a
@@ -72,7 +90,7 @@ class Service:
         if section is not None and not is_valid_id(section):
             section = None
         return placement_list(
-            self.recs, placement, article=article, section=section, site=site, k=k
+            self.recs, placement, article=article, section=section, site=site, k=k, variant=variant
         )
 
     def trending(self, site: str | None, k: int | None) -> RecommendationList:

@@ -34,6 +34,9 @@ class ServiceSettings:
         fallback when an article has no image).
     placements : placement -> ``{"layout", "k", "columns"}`` (the config's
         ``[placements]``); an unknown placement gets the text layout.
+    experiments : experiment -> ``{"placement", "variants", "control"}``
+        (the config's ``[experiments]``): a page view of the placement gets
+        the variant its bucket is assigned to (see :meth:`Service.variant_for`).
     public_url : the service's address as browsers reach it (e.g.
         ``https://recs.example.com``), used for the events URL in widget
         fragments; empty: taken from each request (set it behind a proxy).
@@ -70,6 +73,7 @@ class ServiceSettings:
     public_url: str = ""
     site_images: dict[str, str] = field(default_factory=dict)
     placements: dict[str, dict[str, Any]] = field(default_factory=dict)
+    experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
     refresh_seconds: float = 2.0
     cache_size: int = 20_000
     max_age_seconds: int = 60
@@ -128,6 +132,13 @@ class ServiceSettings:
                     "dashboard_token must be printable ASCII without spaces "
                     "(it is sent in an HTTP header)"
                 )
+        from recommender.experiments import Experiment
+
+        for name, e in self.experiments.items():
+            try:
+                Experiment(name, str(e["placement"]), dict(e["variants"]), control=e.get("control"))
+            except (KeyError, TypeError, ValueError) as error:
+                problems.append(f"experiments.{name}: {error}")
         if problems:
             raise ConfigError("invalid service settings: " + "; ".join(problems))
 

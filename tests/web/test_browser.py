@@ -29,7 +29,7 @@ import pandas as pd
 import pytest
 
 from recommender.ingest import read_events
-from recommender.lists import RunInfo, section_page_id
+from recommender.lists import RunInfo, section_page_id, variant_page_id
 from recommender.store import open_store
 from recommender.web import ServiceSettings, create_app
 from recommender.web.widget import render_widget
@@ -775,3 +775,49 @@ def test_section_and_home_pages_show_their_own_blocks(browser_page, settings) ->
     assert titles == [title for _, title, _ in SEED_BLOCK[2:]]
     assert page_.get_attribute("#recs .rec-block", "data-rec-source") == "site:japantoday"
     assert external == []
+
+
+def test_an_ab_test_shows_each_page_view_its_variant_and_logs_it(settings) -> None:
+    # All page views go to "ranker" (control's share is negligible): its list of jt-1
+    # is shown, and the impressions carry the variant; the script draws the bucket.
+    ranker = [("Food", "Ranker's pick", "savvytokyo"), ("Food", "Second pick", "savvytokyo")]
+    store = open_store(settings.store_url)
+    lists = [
+        *network_lists("run-02"),
+        page(variant_page_id("blend", "ranker", "jt-1"), "run-02", ranker, "japantoday"),
+    ]
+    store.publish(lists, RunInfo("run-02", "2021-03-08T00:00:00+00:00"))
+    store.close()
+    experiments = {
+        "blend": {
+            "placement": "below-article",
+            "variants": {"control": 1e-9, "ranker": 1.0},
+            "control": None,
+        }
+    }
+    configured = dataclasses.replace(settings, experiments=experiments)
+    with (
+        LiveServer(create_app(configured)) as service,
+        chromium(service.url) as (page_, site_url, external),
+    ):
+        asked: list[str] = []
+        page_.on("request", lambda r: asked.append(r.url) if "/widget?" in r.url else None)
+        page_.goto(f"{site_url}/jt-1")
+        page_.wait_for_selector("#recs .rec-item", timeout=10_000)
+        titles = page_.eval_on_selector_all(
+            "#recs .rec-title", "els => els.map(a => a.textContent)"
+        )
+        assert titles == [title for _, title, _ in ranker]
+        assert page_.get_attribute("#recs .rec-block", "data-rec-variant") == "ranker"
+        bucket = parse_qs(urlsplit(asked[0]).query)["ab"][0]
+        assert 0 <= int(bucket) <= 999
+        seen = wait_for(
+            lambda: read_events(settings.events_dir / "*.csv").valid, "the variant's impressions"
+        )
+        assert set(seen["variant"]) == {"ranker"} and len(seen) == len(ranker)
+        # Another placement is in no experiment: no bucket asked for, no variant shown.
+        page_.goto(f"{site_url}/jt-1?placement=sidebar")
+        page_.wait_for_selector("#recs .rec-item", timeout=10_000)
+        assert page_.get_attribute("#recs .rec-block", "data-rec-variant") is None
+        assert "ab" not in parse_qs(urlsplit(asked[-1]).query)
+        assert external == []

@@ -42,6 +42,10 @@ def test_settings_round_trip_through_json(tmp_path: Path) -> None:
         ({"header_timeout_seconds": 0}, "header_timeout_seconds must be > 0 seconds, got 0"),
         ({"body_timeout_seconds": -1.5}, "body_timeout_seconds must be > 0 seconds, got -1.5"),
         ({"keep_alive_seconds": 0}, "keep_alive_seconds must be > 0 seconds, got 0"),
+        (
+            {"experiments": {"ab": {"placement": "p", "variants": {"only": 1}}}},
+            "experiments.ab: experiment 'ab': needs at least 2 variants",
+        ),
     ],
 )
 def test_bad_settings_name_the_field(tmp_path: Path, changes: dict, message: str) -> None:
