@@ -36,7 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 FIGURES = NOTEBOOKS / "figures"
 SAMPLE = ROOT / "data" / "sample.toml"
-REQUIRED = ["01-corpus", "02-neighbours", "03-trending", "04-evaluate-and-tune"]
+REQUIRED = [
+    "01-corpus",
+    "02-neighbours",
+    "03-trending",
+    "04-evaluate-and-tune",
+    "05-learn-from-clicks",
+]
 FOUND = sorted(path.stem for path in NOTEBOOKS.glob("*.ipynb"))
 KERNEL = "recommender-notebooks"
 #: Seconds a notebook may take on the sample, kernel start included.
