@@ -236,6 +236,8 @@ WIDGET_CSS = """\
   gap: var(--rec-gap); }
 .rec-item { display: flex; flex-direction: column; gap: .25em; min-width: 0; }
 .rec-category { font-size: .8em; text-transform: uppercase; letter-spacing: .04em; opacity: .7; }
+/* In a grid or sidebar an item without a label keeps the label's line, so titles align. */
+.rec-category:empty::before { content: "\\00a0"; }
 .rec-title { font-weight: bold; text-decoration: none; color: inherit; overflow-wrap: anywhere; }
 .rec-title:hover { text-decoration: underline; }
 .rec-site { font-size: .85em; opacity: .7; color: var(--rec-muted); }

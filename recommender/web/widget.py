@@ -71,7 +71,8 @@ decoding="async" width="{{ width }}" height="{{ height }}"\
 {% if item.fallback %} data-rec-fallback="{{ item.fallback }}"{% endif %}>{% endif %}\
 </span>{% endif %}\
 {% if item.label %}<span class="rec-label">{{ item.label }}</span>{% endif %}\
-{% if item.category %}<span class="rec-category">{{ item.category }}</span>{% endif %}\
+{% if item.category %}<span class="rec-category">{{ item.category }}</span>\
+{% elif layout != "text" %}<span class="rec-category" aria-hidden="true"></span>{% endif %}\
 <a class="rec-title" href="{{ item.href }}" data-rec-article="{{ item.article_id }}" \
 data-rec-position="{{ loop.index }}"\
 {% if item.propensity is not none %} data-rec-propensity="{{ item.propensity }}"{% endif %}>\

@@ -646,6 +646,9 @@ def test_every_layout_fits_the_window(
             assert [round(card["y"]) for card in cards[:columns]] == [round(cards[0]["y"])] * (
                 columns
             )
+            # Titles of a row align, with or without a category label above them.
+            row = [round(title["y"]) for title in titles[:columns]]
+            assert row == [row[0]] * columns
         elif layout == "sidebar":
             assert columns == 1
             # The thumbnail beside the text, not above it.
