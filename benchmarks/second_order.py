@@ -52,6 +52,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -250,12 +251,12 @@ class Bench:
         nb0, first_s = self.first_pass(scope, k)
         Xs, smooth_s = timed(lambda: smooth_rows(self.X, nb0, beta, weighted))
         if prune is not None:
-            Xs, prune_s = timed(lambda X=Xs: prune_rows(X, self.X, prune))
+            Xs, prune_s = timed(partial(prune_rows, Xs, self.X, prune))
             smooth_s += prune_s
         extra = first_s + smooth_s
         for _ in range(iterations - 1):
-            nb_i, s = timed(lambda X=Xs: self.c.search(X, k, scope))
-            Xs, t = timed(lambda X=Xs, nb=nb_i: smooth_rows(X, nb, beta, weighted))
+            nb_i, s = timed(partial(self.c.search, Xs, k, scope))
+            Xs, t = timed(partial(smooth_rows, Xs, nb_i, beta, weighted))
             extra += s + t
         nb, final_s = timed(lambda: self.c.search(Xs, K))
         params = {"beta": beta, "k_smooth": k, "weighted": weighted, "scope": scope}

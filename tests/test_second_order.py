@@ -11,7 +11,9 @@ from recommender.second_order import prune_rows, smooth_rows
 from recommender.similarity import Neighbors
 
 
-def dense_smooth(X: np.ndarray, idx: np.ndarray, scores: np.ndarray, beta: float, weighted: bool):
+def dense_smooth(
+    X: np.ndarray, idx: np.ndarray, scores: np.ndarray, beta: float, weighted: bool
+) -> np.ndarray:
     """The definition, one row at a time, in dense numpy."""
     out = np.zeros_like(X, dtype=np.float64)
     for i in range(len(X)):
