@@ -555,16 +555,24 @@ class Mixer:
         """Each site's section pages: (site, source id, rows of the section's
         articles), by site and label; a section is a category label the
         site's articles carry (its eligible articles, or all when none is)."""
-        found = []
-        for site in self.site_keys:
-            on_site = self.site_values == site
-            for label in sorted(set(self.categories[on_site].tolist()) - {""}):
-                source_id = section_page_id(site, label)
-                if not is_valid_id(source_id):
-                    continue  # too long for an id: no page of its own
-                members = on_site & (self.categories == label)
-                shown = members & self.ctx.eligible
-                found.append((site, source_id, np.flatnonzero(shown if shown.any() else members)))
+        found: list[tuple[str, str, np.ndarray]] = []
+        labelled = np.flatnonzero(self.categories != "")
+        if not len(labelled):
+            return found
+        # One pass: the labelled rows grouped by (site, label), in that order.
+        keys = pd.MultiIndex.from_arrays(
+            [self.site_values[labelled].astype(str), self.categories[labelled].astype(str)]
+        )
+        codes, uniques = pd.factorize(keys, sort=True)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+        for g, (site, label) in enumerate(uniques):
+            source_id = section_page_id(site, label)
+            if not is_valid_id(source_id):
+                continue  # too long for an id: no page of its own
+            members = labelled[order[bounds[g] : bounds[g + 1]]]
+            shown = members[self.ctx.eligible[members]]
+            found.append((site, source_id, shown if len(shown) else members))
         return found
 
     def for_sections(self) -> MixedLists | None:
