@@ -25,10 +25,8 @@ gave before). ``tests/test_features_mixed.py`` checks the same sample.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -39,40 +37,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import relatedness as R
 
-from recommender.datasets import read_huffpost, read_livedoor
+from recommender.datasets import read_livedoor
+from recommender.datasets.mixed import mixed_language_sample
 from recommender.evaluate.relatedness import neighbor_agreement
 from recommender.features import ArticleVectorizer
 from recommender.similarity import cross_site_neighbors
 from recommender.tokenize_ja import available
 
-EN_CATEGORIES = ["POLITICS", "ENTERTAINMENT", "SPORTS", "STYLE & BEAUTY"]
-JA_SITES = ["sports-watch", "it-life-hack", "movie-enter", "dokujo-tsushin"]
-_STAMP = re.compile(r"【[^】]*】")
-
 
 def mixed_sample(huffpost: Path, livedoor: Path) -> pd.DataFrame:
     """The mixed sample (see the module docstring); ``label`` and ``lang``."""
-
-    def pick(frame: pd.DataFrame, column: str) -> pd.DataFrame:
-        frame = frame.sort_values("article_id")
-        return frame.groupby(column, group_keys=False).sample(75, random_state=0)
-
-    def hashed(ids: pd.Series, prefix: str) -> list[str]:
-        return [f"{prefix}{zlib.crc32(str(a).encode()) % 2}" for a in ids]
-
-    hp = read_huffpost(huffpost, n_sites=2).valid
-    en = pick(hp[hp["category"].isin(EN_CATEGORIES)], "category")
-    en = en.assign(label="en:" + en["category"].astype(str), lang="en")
-    en = en.assign(site=hashed(en["article_id"], "en"), language="en")
-    ja = pick(read_livedoor(livedoor, sites=JA_SITES).valid, "site")
-    ja = ja.assign(label="ja:" + ja["site"].astype(str), lang="ja")
-    ja = ja.assign(
-        site=hashed(ja["article_id"], "ja"),
-        language="ja",
-        title=ja["title"].astype(str).str.replace(_STAMP, " ", regex=True),
-        body=ja["body"].astype(str).str.replace(_STAMP, " ", regex=True),
-    )
-    return pd.concat([en, ja], ignore_index=True).assign(category="")
+    return mixed_language_sample(huffpost, livedoor)
 
 
 def mixed_row(name: str, frame: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:

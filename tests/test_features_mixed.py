@@ -10,8 +10,6 @@ languages.
 
 from __future__ import annotations
 
-import re
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -319,9 +317,6 @@ def test_a_mixed_model_saves_and_loads(tmp_path: Path) -> None:
 # -- real data: livedoor and HuffPost ------------------------------------------------
 HUFFPOST = DATA / "huffpost" / "news_category_v3_newest10k.jsonl"
 LIVEDOOR = DATA / "livedoor"
-EN_CATEGORIES = ["POLITICS", "ENTERTAINMENT", "SPORTS", "STYLE & BEAUTY"]
-JA_SITES = ["sports-watch", "it-life-hack", "movie-enter", "dokujo-tsushin"]
-_STAMP = re.compile(r"【[^】]*】")  # site stamps such as 【Sports Watch】 name the label
 
 
 @pytest.fixture(scope="module")
@@ -332,29 +327,10 @@ def real_mixed() -> pd.DataFrame:
     language in ``label`` and ``lang``, no category in the features."""
     if not (HUFFPOST.is_file() and LIVEDOOR.is_dir()):
         pytest.skip(f"real data not found under {DATA}")
-    from recommender.datasets import read_huffpost, read_livedoor
+    from recommender.datasets.mixed import mixed_language_sample
 
-    def pick(frame: pd.DataFrame, column: str) -> pd.DataFrame:
-        frame = frame.sort_values("article_id")
-        return frame.groupby(column, group_keys=False).sample(75, random_state=0)
-
-    def hashed(ids: pd.Series, prefix: str) -> list[str]:
-        return [f"{prefix}{zlib.crc32(str(a).encode()) % 2}" for a in ids]
-
-    hp = read_huffpost(HUFFPOST, n_sites=2).valid
-    en = pick(hp[hp["category"].isin(EN_CATEGORIES)], "category")
-    en = en.assign(label="en:" + en["category"].astype(str), lang="en")
-    en = en.assign(site=hashed(en["article_id"], "en"), language="")
-    ja = pick(read_livedoor(LIVEDOOR, sites=JA_SITES).valid, "site")
-    ja = ja.assign(label="ja:" + ja["site"].astype(str), lang="ja")
-    ja = ja.assign(
-        site=hashed(ja["article_id"], "ja"),
-        language="",  # the site's language applies
-        title=ja["title"].astype(str).str.replace(_STAMP, " ", regex=True),
-        body=ja["body"].astype(str).str.replace(_STAMP, " ", regex=True),
-    )
-    frame = pd.concat([en, ja], ignore_index=True)
-    return frame.assign(category="", published_at=NOW - pd.Timedelta(days=1))
+    frame = mixed_language_sample(HUFFPOST, LIVEDOOR, row_language=False)  # the sites' applies
+    return frame.assign(published_at=NOW - pd.Timedelta(days=1))
 
 
 def real_config(en1_languages: list[str] | None = None):

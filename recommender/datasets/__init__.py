@@ -7,6 +7,8 @@ Each loader is library code with its own tests, not a notebook cell:
 - :mod:`recommender.datasets.huffpost` — the HuffPost News Category JSONL.
 - :mod:`recommender.datasets.livedoor` — the livedoor news corpus (one folder
   per real publisher site).
+- :mod:`recommender.datasets.mixed` — a network mixing English (HuffPost) and
+  Japanese (livedoor) articles, for the per-language features.
 - :mod:`recommender.datasets.synthetic` — a simulated click log written in the
   MIND format, for demos, tests and benchmarks where no real log may be shipped.
 
